@@ -1,0 +1,93 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "core/model_spec.h"
+
+namespace modelwatch::core {
+
+// A prediction that carried an id, as the joiner keeps it until its label arrives.
+struct PendingPrediction {
+  uint64_t id = 0;            // never 0
+  uint32_t version = 0;       // the model's version handle
+  int32_t predicted = 0;      // class index in the model's class list
+  int64_t timestamp_ms = 0;   // when the model predicted (event time, or arrival time)
+  std::vector<float> scores;  // in model class order; empty when the event had none
+};
+
+// A label that carried an id.
+struct PendingLabel {
+  uint64_t id = 0;           // never 0
+  int32_t actual = 0;        // class index in the model's class list
+  int64_t timestamp_ms = 0;  // when the label became known (event time, or arrival time)
+};
+
+// A prediction and its label, matched. Counted at the arrival time of the later of the two.
+struct JoinedPair {
+  PendingPrediction prediction;
+  int32_t actual = 0;
+  double lag_seconds = 0;  // label timestamp - prediction timestamp, never negative
+};
+
+// Cumulative join statistics of one model. Monotonic except the two `pending_` gauges.
+struct JoinStats {
+  uint64_t joined = 0;
+  uint64_t expired_predictions = 0;  // waited `ttl` and no label came
+  uint64_t expired_labels = 0;       // waited `ttl` and no prediction came
+  uint64_t duplicate_predictions = 0;  // an id already pending as a prediction; the newer wins
+  uint64_t duplicate_labels = 0;       // an id already pending as a label; the newer wins
+  uint64_t evicted = 0;  // the table was full: the oldest pending entry made room
+  int64_t pending_predictions = 0;
+  int64_t pending_labels = 0;
+  // Label lag histogram: counts per upper bound in LagBucketBounds(), plus sum and count.
+  std::vector<uint64_t> lag_buckets;
+  double lag_sum_seconds = 0;
+  uint64_t lag_count = 0;
+};
+
+// Joins delayed labels with the predictions they belong to, by id, in either order, for one
+// model.
+//
+// The table is split into shards by id hash, each with its own mutex; a batch locks each shard
+// it touches once, never once per event. Capacity and TTL come from JoinSpec: an entry older than
+// the TTL expires (checked on every call that touches its shard and on Expire()), and when a
+// shard holds capacity/shards entries the oldest is evicted. Memory is bounded by capacity times
+// the entry size (about 100 bytes plus 4 bytes per score).
+//
+// Thread-safe. Cost per event: one hash, one probe, amortized O(1) expiry.
+class LabelJoiner {
+ public:
+  explicit LabelJoiner(const JoinSpec& spec, int shards = 16);
+  ~LabelJoiner();
+
+  // Stores predictions until their labels arrive; a prediction whose label is already waiting is
+  // joined at once and appended to `joined`. Takes the scores out of `predictions`.
+  void AddPredictions(std::span<PendingPrediction> predictions, absl::Time now,
+                      std::vector<JoinedPair>& joined);
+
+  // Matches labels to waiting predictions (appending to `joined`); a label whose prediction has
+  // not arrived waits for it.
+  void AddLabels(std::span<const PendingLabel> labels, absl::Time now,
+                 std::vector<JoinedPair>& joined);
+
+  // Drops entries older than the TTL. The daemon calls it periodically and at every scrape.
+  void Expire(absl::Time now);
+
+  JoinStats Stats() const;
+
+  // Upper bounds, in seconds, of the label lag histogram buckets (+Inf is implicit).
+  static const std::vector<double>& LagBucketBounds();
+
+ private:
+  struct Shard;
+  Shard& ShardOf(uint64_t id) const;
+
+  const JoinSpec spec_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace modelwatch::core

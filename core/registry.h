@@ -1,0 +1,137 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
+#include "core/label_joiner.h"
+#include "core/model_spec.h"
+#include "core/reject_reason.h"
+#include "core/windowed_counters.h"
+
+namespace modelwatch::core {
+
+// A column of one feature's values in a group.
+struct FeatureColumnView {
+  std::string_view name;
+  std::span<const float> values;
+};
+
+// One group of a batch (see modelwatch.v1.ModelEvents), as plain views: the daemon fills it from
+// the decoded protobuf without copying; string ids are hashed to 64-bit ids by the daemon
+// ("" becomes 0, "no id"). Spans stay valid for the duration of Ingest().
+struct GroupView {
+  std::string_view model;
+  std::string_view version;
+  std::span<const std::string_view> class_names;
+
+  std::span<const uint32_t> predicted;
+  std::span<const int64_t> prediction_timestamp_ms;
+  std::span<const uint64_t> prediction_ids;
+  std::span<const float> scores;
+  std::span<const int32_t> inline_labels;
+  std::span<const FeatureColumnView> features;
+
+  std::span<const uint32_t> labels;
+  std::span<const uint64_t> label_ids;
+  std::span<const int64_t> label_timestamp_ms;
+};
+
+// One version of a model: its counters. Created on first sight of the version.
+struct ModelVersion {
+  std::string name;
+  uint32_t handle;
+  WindowedCounters counters;
+};
+
+// One model: its spec, class list (fixed, or learned as events arrive), versions and joiner.
+// Thread-safe. Pointers to a Model and its ModelVersions stay valid for the Registry's life.
+class Model {
+ public:
+  Model(ModelSpec spec);
+
+  const ModelSpec& spec() const { return spec_; }
+  const BucketLayout& layout() const { return *layout_; }
+  LabelJoiner& joiner() { return joiner_; }
+  const LabelJoiner& joiner() const { return joiner_; }
+
+  // The class names in index order (a copy: learned classes may be added concurrently).
+  std::vector<std::string> ClassNames() const;
+  // The versions seen so far.
+  std::vector<const ModelVersion*> Versions() const;
+  // Events rejected because the model's learned class list was full.
+  uint64_t class_overflow() const { return class_overflow_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class Registry;
+  // Resolves a class name to its index, learning it if the model learns classes. Returns -1 for
+  // an unknown name (fixed list) and -2 when the learned list is full.
+  int ResolveClass(std::string_view name);
+  // The version with this name, created if new; nullptr when the version cap is reached.
+  ModelVersion* FindOrAddVersion(std::string_view name, int max_versions);
+
+  // Set at construction.
+  const ModelSpec spec_;
+  const std::shared_ptr<const BucketLayout> layout_;
+  LabelJoiner joiner_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::string> classes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int> class_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<ModelVersion>> versions_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> class_overflow_{0};
+};
+
+// All models the daemon tracks, and the per-batch ingest path.
+//
+// Ingest() validates one group, resolves its model, version and class dictionary once, then
+// updates counters and the label joiner per event with no lock shared between threads on the
+// per-event path (the joiner locks each of its shards once per group). Rejected events are
+// counted in the tally with their reason; the rest of the group is accepted.
+//
+// Thread-safe.
+class Registry {
+ public:
+  struct Options {
+    // When false, only models in the config are accepted (others: unknown_model).
+    bool accept_unknown_models = true;
+    // The spec a model seen for the first time gets (its name is filled in).
+    ModelSpec default_spec;
+    // Caps on models learned on first sight and on versions per model.
+    int max_models = 100;
+    int max_versions = 16;
+  };
+
+  Registry(std::vector<ModelSpec> models, Options options);
+
+  // Validates and applies one group arriving at `now`; `group_index` names it in rejections.
+  void Ingest(const GroupView& group, int group_index, absl::Time now, IngestTally& tally);
+
+  // Expires pending joins. Called periodically and before each scrape.
+  void Tick(absl::Time now);
+
+  // The models tracked so far, in order of first sight.
+  std::vector<Model*> Models() const;
+
+ private:
+  // The model named `name`, created from the default spec when allowed; nullptr with `reason`
+  // set otherwise.
+  Model* FindOrAddModel(std::string_view name, RejectReason& reason);
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Model>> models_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Model*> by_name_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace modelwatch::core
