@@ -14,7 +14,6 @@ BucketLayout::BucketLayout(const ModelSpec& spec)
     return at;
   };
   predictions_ = take(k);
-  labels_ = take(k);
   confusion_ = take(k * k);
   scored_ = take(1);
   evaluated_scored_ = take(1);

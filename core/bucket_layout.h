@@ -27,8 +27,6 @@ class BucketLayout {
   // Integer counts.
   // Predictions by predicted class, with or without a label.
   size_t prediction(int predicted) const { return predictions_ + predicted; }
-  // Accepted labels by true class, counted when the label arrives (joined or not).
-  size_t label(int actual) const { return labels_ + actual; }
   // Evaluated predictions (those whose label is known), by true and predicted class.
   size_t confusion(int actual, int predicted) const {
     return confusion_ + static_cast<size_t>(actual) * num_classes_ + predicted;
@@ -51,7 +49,8 @@ class BucketLayout {
   size_t feature_histogram(int feature, int bin) const {
     return feature_offsets_[feature] + bin;
   }
-  // Predictions per class that carried an id (candidates for a join), and joins made.
+  // Predictions that carried an id (candidates for a join), and joins made (counted when the
+  // later of prediction and label arrives).
   size_t with_id() const { return with_id_; }
   size_t joined() const { return joined_; }
   size_t num_counts() const { return num_counts_; }
@@ -83,7 +82,7 @@ class BucketLayout {
   int score_bins_;
   std::vector<int> feature_bins_;
   std::vector<size_t> feature_offsets_;
-  size_t predictions_, labels_, confusion_, scored_, evaluated_scored_, calibration_count_,
+  size_t predictions_, confusion_, scored_, evaluated_scored_, calibration_count_,
       calibration_correct_, score_histogram_, confidence_histogram_, with_id_, joined_;
   size_t num_counts_;
   size_t num_sums_;
