@@ -1,0 +1,2 @@
+// modelwatchd: the monitoring sidecar's entry point (placeholder until the daemon lands).
+int main() { return 0; }
