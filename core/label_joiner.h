@@ -36,14 +36,16 @@ struct JoinedPair {
 // Cumulative join statistics of one model. Monotonic except the two `pending_` gauges.
 struct JoinStats {
   uint64_t joined = 0;
-  uint64_t expired_predictions = 0;  // waited `ttl` and no label came
-  uint64_t expired_labels = 0;       // waited `ttl` and no prediction came
+  uint64_t expired_predictions = 0;    // waited `ttl` and no label came
+  uint64_t expired_labels = 0;         // waited `ttl` and no prediction came
   uint64_t duplicate_predictions = 0;  // an id already pending as a prediction; the newer wins
   uint64_t duplicate_labels = 0;       // an id already pending as a label; the newer wins
-  uint64_t evicted = 0;  // the table was full: the oldest pending entry made room
+  uint64_t evicted = 0;                // the table was full: the oldest pending entry made room
   int64_t pending_predictions = 0;
   int64_t pending_labels = 0;
-  // Label lag histogram: counts per upper bound in LagBucketBounds(), plus sum and count.
+  // Label lag histogram: lag_buckets[b] counts joins with lag in (bound[b-1], bound[b]] of
+  // LagBucketBounds() (not cumulative); the last element, one past the bounds, counts lags above
+  // the largest bound (+Inf). Plus the sum and count of all lags.
   std::vector<uint64_t> lag_buckets;
   double lag_sum_seconds = 0;
   uint64_t lag_count = 0;
@@ -53,10 +55,16 @@ struct JoinStats {
 // model.
 //
 // The table is split into shards by id hash, each with its own mutex; a batch locks each shard
-// it touches once, never once per event. Capacity and TTL come from JoinSpec: an entry older than
-// the TTL expires (checked on every call that touches its shard and on Expire()), and when a
-// shard holds capacity/shards entries the oldest is evicted. Memory is bounded by capacity times
-// the entry size (about 100 bytes plus 4 bytes per score).
+// it touches once, never once per event. An id holds at most one waiting entry: a second
+// prediction (or label) with the same id replaces the first and counts as a duplicate. Capacity
+// and TTL come from JoinSpec: an entry that arrived more than the TTL before `now` expires
+// (checked on every call that touches its shard and on Expire()), and when a shard holds
+// max(1, capacity/shards) entries the oldest is evicted. Age is measured from the arrival time
+// passed in (`now`), not from the event timestamps, which only feed the lag. Memory is bounded by
+// capacity times the entry size (about 100 bytes, including the expiry queue, plus 4 bytes per
+// score).
+//
+// Joined pairs are appended grouped by shard, not in input order.
 //
 // Thread-safe. Cost per event: one hash, one probe, amortized O(1) expiry.
 class LabelJoiner {
@@ -84,7 +92,6 @@ class LabelJoiner {
 
  private:
   struct Shard;
-  Shard& ShardOf(uint64_t id) const;
 
   const JoinSpec spec_;
   std::vector<std::unique_ptr<Shard>> shards_;
