@@ -16,15 +16,23 @@
 // count is checked against the events that stream sent; a mismatch, a rejection or an RPC error
 // makes the run fail (exit status 1).
 //
-// Output: one line of key=value fields on stdout (bench/run.sh parses `events_per_second`), and a
-// readable summary on stderr.
+// With --server_pid, the server's CPU time over the measured part (from /proc) is reported per
+// event too: on a machine shared with other work, the rate moves with the load, while the CPU
+// cost per event moves much less.
+//
+// Output: one line of key=value fields on stdout (bench/run.sh parses `events_per_second` and
+// `server_ns_per_event`), and a readable summary on stderr.
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +70,9 @@ ABSL_FLAG(int, features, 0, "Numeric feature columns per event (named f0, f1, ..
 ABSL_FLAG(int, prebuilt, 8, "Distinct batches built per stream and sent in turn.");
 ABSL_FLAG(double, accuracy, 0.8, "Fraction of inline labels equal to the predicted class.");
 ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
+ABSL_FLAG(int, server_pid, 0,
+          "When set, the server's process id: its CPU time over the measured part is reported "
+          "per event, a cost that other work on the machine does not distort as it does rates.");
 
 namespace {
 
@@ -87,6 +98,7 @@ struct Settings {
   int prebuilt = 8;
   double accuracy = 0.8;
   uint64_t seed = 1;
+  int server_pid = 0;
 };
 
 // Builds one batch of `s.batch` events of one model. Scores are a flat Dirichlet(1) draw per row
@@ -270,6 +282,26 @@ class StreamSender {
   int64_t measured_batches_ = 0;
 };
 
+// User plus system CPU seconds used so far by all threads of process `pid` (0: this process),
+// from /proc; -1 when unreadable.
+double ProcessCpuSeconds(int pid) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/stat")
+                            : absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name may hold spaces; the fields after it are the state, ..., utime (the 12th
+  // after the name) and stime (the 13th), in clock ticks.
+  const size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(name_end + 1));
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i >= 12) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  if (!fields) return -1;
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 uint64_t TotalEvents(const std::vector<StreamCounters>& counters) {
   uint64_t total = 0;
   for (const StreamCounters& c : counters) total += c.events.load(std::memory_order_relaxed);
@@ -296,6 +328,7 @@ std::string ReadSettings(Settings& s) {
   s.prebuilt = absl::GetFlag(FLAGS_prebuilt);
   s.accuracy = absl::GetFlag(FLAGS_accuracy);
   s.seed = absl::GetFlag(FLAGS_seed);
+  s.server_pid = absl::GetFlag(FLAGS_server_pid);
 
   const std::string rpc = absl::GetFlag(FLAGS_rpc);
   if (rpc != "stream" && rpc != "send") return "--rpc must be \"stream\" or \"send\"";
@@ -342,6 +375,8 @@ int main(int argc, char** argv) {
   // The measured part starts after the warm-up and ends when every reply is in.
   absl::SleepFor(s.warmup);
   const uint64_t events_before = TotalEvents(counters);
+  const double server_cpu_before = s.server_pid > 0 ? ProcessCpuSeconds(s.server_pid) : -1;
+  const double client_cpu_before = ProcessCpuSeconds(0);
   const absl::Time start = absl::Now();
   control.measuring.store(true, std::memory_order_relaxed);
   if (s.batches <= 0) {
@@ -351,6 +386,17 @@ int main(int argc, char** argv) {
   for (std::thread& t : threads) t.join();
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   const uint64_t measured_events = TotalEvents(counters) - events_before;
+  const double server_cpu_after = s.server_pid > 0 ? ProcessCpuSeconds(s.server_pid) : -1;
+  const double client_cpu = ProcessCpuSeconds(0) - client_cpu_before;
+
+  // CPU nanoseconds per event; -1 when unknown.
+  const auto per_event = [&](double cpu_seconds) {
+    return cpu_seconds >= 0 && measured_events > 0 ? cpu_seconds * 1e9 / measured_events : -1.0;
+  };
+  const double server_ns_per_event = server_cpu_before >= 0 && server_cpu_after >= 0
+                                         ? per_event(server_cpu_after - server_cpu_before)
+                                         : -1.0;
+  const double client_ns_per_event = per_event(client_cpu);
 
   // Every event sent, warm-up included, must be accepted.
   StreamResult total;
@@ -377,12 +423,13 @@ int main(int argc, char** argv) {
   std::printf(
       "target=%s rpc=%s batch=%d streams=%d classes=%d scores=%d ids=%d labelled=%d features=%d "
       "seconds=%.3f events=%llu events_per_second=%.0f batches_per_second=%.0f "
-      "mib_per_second=%.1f bytes_per_event=%.1f sent=%llu accepted=%llu rejected=%llu ok=%s\n",
+      "mib_per_second=%.1f bytes_per_event=%.1f server_ns_per_event=%.1f "
+      "client_ns_per_event=%.1f sent=%llu accepted=%llu rejected=%llu ok=%s\n",
       s.target.c_str(), s.unary ? "send" : "stream", s.batch, s.streams, s.classes, s.scores, s.ids,
       s.labelled, s.features, elapsed, static_cast<unsigned long long>(measured_events),
       events_per_second, events_per_second / s.batch,
-      events_per_second * bytes_per_event / (1 << 20), bytes_per_event,
-      static_cast<unsigned long long>(total.events_sent),
+      events_per_second * bytes_per_event / (1 << 20), bytes_per_event, server_ns_per_event,
+      client_ns_per_event, static_cast<unsigned long long>(total.events_sent),
       static_cast<unsigned long long>(total.accepted),
       static_cast<unsigned long long>(total.rejected), first_error.empty() ? "true" : "false");
   std::fprintf(stderr, "loadgen: %s\n",
