@@ -56,9 +56,10 @@ struct ModelVersion {
 
 // One model: its spec, class list (fixed, or learned as events arrive), versions and joiner.
 // Thread-safe. Pointers to a Model and its ModelVersions stay valid for the Registry's life.
+// A version's handle is its index in order of first sight.
 class Model {
  public:
-  Model(ModelSpec spec);
+  explicit Model(ModelSpec spec);
 
   const ModelSpec& spec() const { return spec_; }
   const BucketLayout& layout() const { return *layout_; }
@@ -79,6 +80,10 @@ class Model {
   int ResolveClass(std::string_view name);
   // The version with this name, created if new; nullptr when the version cap is reached.
   ModelVersion* FindOrAddVersion(std::string_view name, int max_versions);
+  // The version with this handle, or nullptr.
+  ModelVersion* VersionByHandle(uint32_t handle);
+  // How many classes the model has now (grows while a learned list fills).
+  int NumClasses() const;
 
   // Set at construction.
   const ModelSpec spec_;
@@ -99,7 +104,33 @@ class Model {
 // per-event path (the joiner locks each of its shards once per group). Rejected events are
 // counted in the tally with their reason; the rest of the group is accepted.
 //
-// Thread-safe.
+// What Ingest() checks, in order:
+//  - the group: no model name (missing_model), model unknown or over max_models (unknown_model,
+//    model_limit): every event of the group;
+//  - the predictions as a whole: a per-event column (timestamps, ids, inline labels, a feature)
+//    neither empty nor n long (column_length), scores neither empty nor n x classes long
+//    (scores_length), a feature the model does not declare (unknown_feature), a new version over
+//    max_versions (version_limit): every prediction of the group;
+//  - the labels as a whole: no ids, or ids or timestamps of the wrong length (missing_id,
+//    column_length): every label of the group;
+//  - each event: a class index outside the dictionary (or the model's list), a dictionary name
+//    the model does not have (unknown_class) or cannot learn (class_limit); a score NaN, infinite
+//    or outside [0, 1] (invalid_score); a feature value NaN or infinite (invalid_feature); a label
+//    with id 0 (missing_id).
+// Both `ids` and `string_ids` set (conflicting_ids) and empty batches are the caller's checks.
+// A score column whose dictionary name is not a model class is dropped from the row. A timestamp
+// that is absent or not positive means `now`.
+//
+// Per accepted prediction: counts by predicted class; with scores, the score and confidence
+// histograms and the confidence sum; feature histograms; then, with an inline label, evaluation
+// at once, or with an id, a wait in the joiner. An evaluation (inline, or when a join completes,
+// on the counters of the prediction's version) adds the confusion cell and, with scores, the log
+// loss term (scores clipped to [eps, 1 - eps] with eps the double epsilon, the row normalized,
+// -log p[true]), the Brier terms (p_c - [true == c])^2 on raw scores, and the calibration bin of
+// the top score (right when the first argmax is the true class).
+//
+// Thread-safe. Cost per group: a reader lock on the model map, one mutex per model for the
+// class dictionary and the version, one per joiner shard touched; per event, counter adds.
 class Registry {
  public:
   struct Options {
@@ -124,14 +155,22 @@ class Registry {
   std::vector<Model*> Models() const;
 
  private:
+  struct Group;
+
   // The model named `name`, created from the default spec when allowed; nullptr with `reason`
   // set otherwise.
   Model* FindOrAddModel(std::string_view name, RejectReason& reason);
+  void IngestPredictions(Group& g);
+  void IngestLabels(Group& g);
 
+  // Set at construction.
   const Options options_;
+
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Model>> models_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Model*> by_name_ ABSL_GUARDED_BY(mu_);
+  // Models created on first sight (not from the config), for max_models.
+  int learned_models_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace modelwatch::core

@@ -1,0 +1,482 @@
+#include "core/registry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace modelwatch::core {
+namespace {
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+// Class resolution results besides a valid index.
+constexpr int kUnknownClass = -1;
+constexpr int kClassLimit = -2;
+
+// Counts one rejected event, formatting its message only when it is the first of its reason.
+template <typename Message>
+void RejectEvent(IngestTally& tally, RejectReason reason, int group, int event, Message&& message) {
+  if (tally.rejected[static_cast<int>(reason)].count == 0) {
+    tally.Reject(reason, 1, group, event, message());
+  } else {
+    tally.Reject(reason, 1, group, event, {});
+  }
+}
+
+// Abseil here is built with its own string_view type.
+absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+bool ValidScore(float p) { return std::isfinite(p) && p >= 0.0f && p <= 1.0f; }
+
+// Adds one evaluated prediction: `scores` in model class order (empty when it had none).
+void Evaluate(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int actual,
+              int predicted, std::span<const float> scores) {
+  w.Add(layout.confusion(actual, predicted));
+  if (scores.empty()) return;
+  w.Add(layout.evaluated_scored());
+
+  // A class learned after the prediction was made has no score: it counts as 0.
+  const int k = std::max(static_cast<int>(scores.size()), actual + 1);
+  auto score = [&](int c) -> double {
+    return c < static_cast<int>(scores.size()) ? static_cast<double>(scores[c]) : 0.0;
+  };
+
+  // Log loss as scikit-learn computes it: clip, normalize the row, -log p[actual].
+  double clipped_sum = 0;
+  for (int c = 0; c < k; ++c) clipped_sum += std::clamp(score(c), kEps, 1 - kEps);
+  w.AddSum(layout.log_loss_sum(),
+           -std::log(std::clamp(score(actual), kEps, 1 - kEps) / clipped_sum));
+
+  int argmax = 0;
+  for (int c = 0; c < k; ++c) {
+    const double d = score(c) - (c == actual ? 1.0 : 0.0);
+    w.AddSum(layout.brier_sum(c), d * d);
+    if (score(c) > score(argmax)) argmax = c;
+  }
+
+  const double top = score(argmax);
+  const int bin = layout.CalibrationBin(top);
+  w.Add(layout.calibration_count(bin));
+  if (argmax == actual) w.Add(layout.calibration_correct(bin));
+  w.AddSum(layout.calibration_confidence_sum(bin), top);
+}
+
+}  // namespace
+
+// One group being ingested: its views, its model and the class dictionary resolved once, and one
+// counter writer per version it touches (a thread may hold only one writer per counters).
+struct Registry::Group {
+  const GroupView& view;
+  const int index;
+  const absl::Time now;
+  IngestTally& tally;
+  Model& model;
+  // Model class index of each dictionary entry, or kUnknownClass / kClassLimit.
+  std::vector<int> dictionary;
+  // The model's class count after resolving the dictionary.
+  int num_classes = 0;
+  // Parallel; a deque so references to writers stay valid as more are added.
+  std::vector<ModelVersion*> versions;
+  std::deque<WindowedCounters::BucketWriter> writers;
+
+  int64_t NowMillis() const { return absl::ToUnixMillis(now); }
+
+  // Score columns per event: the dictionary's size, or the model's class count without one.
+  int ScoreColumns() const {
+    return view.class_names.empty() ? num_classes : static_cast<int>(view.class_names.size());
+  }
+
+  // The model class a class value of this group names, or kUnknownClass / kClassLimit.
+  int ClassOf(int64_t value) const {
+    if (value < 0) return kUnknownClass;
+    if (view.class_names.empty()) return value < num_classes ? static_cast<int>(value) : -1;
+    return value < static_cast<int64_t>(dictionary.size()) ? dictionary[value] : kUnknownClass;
+  }
+
+  // Explains why ClassOf(value) failed.
+  std::string ClassError(int64_t value, int resolved, std::string_view kind, int event) const {
+    std::string where = absl::StrFormat("group %d %s %d: ", index, kind, event);
+    const std::string& name = model.spec().name;
+    if (view.class_names.empty()) {
+      return absl::StrCat(where, absl::StrFormat("class index %d is out of range for model \"%s\" "
+                                                 "(%d classes)",
+                                                 value, name, num_classes));
+    }
+    if (value < 0 || value >= static_cast<int64_t>(view.class_names.size())) {
+      return absl::StrCat(where, absl::StrFormat("class index %d is out of range for the group's "
+                                                 "class_names (%d names)",
+                                                 value, view.class_names.size()));
+    }
+    if (resolved == kClassLimit) {
+      return absl::StrCat(
+          where, absl::StrFormat("model \"%s\" already has its maximum of %d classes; "
+                                 "class \"%s\" is not tracked",
+                                 name, model.spec().max_learned_classes, view.class_names[value]));
+    }
+    return absl::StrCat(where, absl::StrFormat("class \"%s\" is not a class of model \"%s\"",
+                                               view.class_names[value], name));
+  }
+
+  // Rejects an event whose class did not resolve; `resolved` is kUnknownClass or kClassLimit.
+  void RejectClass(int64_t value, int resolved, std::string_view kind, int event) {
+    if (resolved == kClassLimit) {
+      model.class_overflow_.fetch_add(1, std::memory_order_relaxed);
+      RejectEvent(tally, RejectReason::kClassLimit, index, event,
+                  [&] { return ClassError(value, resolved, kind, event); });
+      return;
+    }
+    RejectEvent(tally, RejectReason::kUnknownClass, index, event,
+                [&] { return ClassError(value, resolved, kind, event); });
+  }
+
+  // Rejects every prediction (or label) of the group for one reason.
+  void RejectAll(RejectReason reason, size_t n, std::string_view message) {
+    tally.Reject(reason, n, index, 0, absl::StrFormat("group %d: %s", index, message));
+  }
+
+  // The version with `handle`, looked up under the model's lock only on first use in the group.
+  ModelVersion* VersionOf(uint32_t handle) {
+    for (ModelVersion* version : versions) {
+      if (version->handle == handle) return version;
+    }
+    return model.VersionByHandle(handle);
+  }
+
+  // The writer for `version`'s counters, created on first use in this group.
+  WindowedCounters::BucketWriter& WriterFor(ModelVersion* version) {
+    for (size_t i = 0; i < versions.size(); ++i) {
+      if (versions[i] == version) return writers[i];
+    }
+    versions.push_back(version);
+    writers.push_back(version->counters.Writer(now));
+    return writers.back();
+  }
+};
+
+Model::Model(ModelSpec spec)
+    : spec_(std::move(spec)),
+      layout_(std::make_shared<const BucketLayout>(spec_)),
+      joiner_(spec_.join) {
+  for (const std::string& name : spec_.classes) {
+    class_index_.try_emplace(name, static_cast<int>(classes_.size()));
+    classes_.push_back(name);
+  }
+}
+
+std::vector<std::string> Model::ClassNames() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return classes_;
+}
+
+std::vector<const ModelVersion*> Model::Versions() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<const ModelVersion*> out;
+  for (const std::unique_ptr<ModelVersion>& v : versions_) out.push_back(v.get());
+  return out;
+}
+
+int Model::NumClasses() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int>(classes_.size());
+}
+
+int Model::ResolveClass(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = class_index_.find(AbslView(name)); it != class_index_.end()) return it->second;
+  if (!spec_.classes.empty()) return kUnknownClass;
+  if (static_cast<int>(classes_.size()) >= layout_->num_classes()) return kClassLimit;
+
+  const int index = static_cast<int>(classes_.size());
+  classes_.emplace_back(name);
+  class_index_.try_emplace(classes_.back(), index);
+  return index;
+}
+
+ModelVersion* Model::FindOrAddVersion(std::string_view name, int max_versions) {
+  absl::MutexLock lock(&mu_);
+  for (const std::unique_ptr<ModelVersion>& v : versions_) {
+    if (v->name == name) return v.get();
+  }
+  if (static_cast<int>(versions_.size()) >= max_versions) return nullptr;
+  versions_.push_back(std::unique_ptr<ModelVersion>(
+      new ModelVersion{std::string(name), static_cast<uint32_t>(versions_.size()),
+                       WindowedCounters(layout_, spec_.windows)}));
+  return versions_.back().get();
+}
+
+ModelVersion* Model::VersionByHandle(uint32_t handle) {
+  absl::ReaderMutexLock lock(&mu_);
+  return handle < versions_.size() ? versions_[handle].get() : nullptr;
+}
+
+Registry::Registry(std::vector<ModelSpec> models, Options options) : options_(std::move(options)) {
+  absl::MutexLock lock(&mu_);
+  for (ModelSpec& spec : models) {
+    auto model = std::make_unique<Model>(std::move(spec));
+    by_name_.try_emplace(model->spec().name, model.get());
+    models_.push_back(std::move(model));
+  }
+}
+
+std::vector<Model*> Registry::Models() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Model*> out;
+  for (const std::unique_ptr<Model>& m : models_) out.push_back(m.get());
+  return out;
+}
+
+void Registry::Tick(absl::Time now) {
+  for (Model* model : Models()) model->joiner().Expire(now);
+}
+
+Model* Registry::FindOrAddModel(std::string_view name, RejectReason& reason) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (auto it = by_name_.find(AbslView(name)); it != by_name_.end()) return it->second;
+  }
+  absl::MutexLock lock(&mu_);
+  if (auto it = by_name_.find(AbslView(name)); it != by_name_.end()) return it->second;
+  if (!options_.accept_unknown_models) {
+    reason = RejectReason::kUnknownModel;
+    return nullptr;
+  }
+  if (learned_models_ >= options_.max_models) {
+    reason = RejectReason::kModelLimit;
+    return nullptr;
+  }
+
+  ModelSpec spec = options_.default_spec;
+  spec.name = std::string(name);
+  auto model = std::make_unique<Model>(std::move(spec));
+  Model* raw = model.get();
+  by_name_.try_emplace(raw->spec().name, raw);
+  models_.push_back(std::move(model));
+  ++learned_models_;
+  return raw;
+}
+
+void Registry::Ingest(const GroupView& view, int group_index, absl::Time now, IngestTally& tally) {
+  const size_t events = view.predicted.size() + view.labels.size();
+  if (events == 0) return;
+  if (view.model.empty()) {
+    tally.Reject(RejectReason::kMissingModel, events, group_index, 0,
+                 absl::StrFormat("group %d: the group names no model", group_index));
+    return;
+  }
+
+  RejectReason reason = RejectReason::kUnknownModel;
+  Model* model = FindOrAddModel(view.model, reason);
+  if (model == nullptr) {
+    tally.Reject(reason, events, group_index, 0,
+                 reason == RejectReason::kModelLimit
+                     ? absl::StrFormat("group %d: model \"%s\" is new and %d models are already "
+                                       "tracked (max_models)",
+                                       group_index, view.model, options_.max_models)
+                     : absl::StrFormat("group %d: model \"%s\" is not in the config", group_index,
+                                       view.model));
+    return;
+  }
+
+  // The dictionary is resolved once per group; a learned model may grow here.
+  Group g{view, group_index, now, tally, *model, {}, 0, {}, {}};
+  g.dictionary.reserve(view.class_names.size());
+  for (std::string_view name : view.class_names) g.dictionary.push_back(model->ResolveClass(name));
+  g.num_classes = model->NumClasses();
+
+  if (!view.predicted.empty()) IngestPredictions(g);
+  if (!view.labels.empty()) IngestLabels(g);
+}
+
+void Registry::IngestPredictions(Group& g) {
+  const GroupView& v = g.view;
+  const size_t n = v.predicted.size();
+  const int k_dict = g.ScoreColumns();
+  const std::string& model_name = g.model.spec().name;
+
+  // Shape checks reject every prediction of the group.
+  auto bad_length = [n](size_t size) { return size != 0 && size != n; };
+  std::string shape_error;
+  if (bad_length(v.prediction_timestamp_ms.size())) shape_error = "timestamp_ms";
+  if (bad_length(v.prediction_ids.size())) shape_error = "ids";
+  if (bad_length(v.inline_labels.size())) shape_error = "label";
+  for (const FeatureColumnView& f : v.features) {
+    if (bad_length(f.values.size()))
+      shape_error = absl::StrCat("feature \"", std::string(f.name), "\"");
+  }
+  if (!shape_error.empty()) {
+    g.RejectAll(RejectReason::kColumnLength, n,
+                absl::StrFormat("predictions.%s does not hold one value per prediction (%d)",
+                                shape_error, n));
+    return;
+  }
+  if (!v.scores.empty() && v.scores.size() != n * static_cast<size_t>(k_dict)) {
+    g.RejectAll(RejectReason::kScoresLength, n,
+                absl::StrFormat("predictions.scores holds %d values; %d predictions x %d classes "
+                                "need %d",
+                                v.scores.size(), n, k_dict, n * k_dict));
+    return;
+  }
+  std::vector<int> feature_of(v.features.size());
+  for (size_t f = 0; f < v.features.size(); ++f) {
+    const std::vector<FeatureSpec>& specs = g.model.spec().features;
+    auto it = std::find_if(specs.begin(), specs.end(),
+                           [&](const FeatureSpec& s) { return s.name == v.features[f].name; });
+    if (it == specs.end()) {
+      g.RejectAll(RejectReason::kUnknownFeature, n,
+                  absl::StrFormat("feature \"%s\" is not a feature of model \"%s\"",
+                                  v.features[f].name, model_name));
+      return;
+    }
+    feature_of[f] = static_cast<int>(it - specs.begin());
+  }
+  const std::string_view version_name = v.version.empty() ? "default" : v.version;
+  ModelVersion* version = g.model.FindOrAddVersion(version_name, options_.max_versions);
+  if (version == nullptr) {
+    g.RejectAll(RejectReason::kVersionLimit, n,
+                absl::StrFormat("version \"%s\" is new and model \"%s\" already has %d versions "
+                                "(max_versions)",
+                                version_name, model_name, options_.max_versions));
+    return;
+  }
+
+  const BucketLayout& layout = g.model.layout();
+  WindowedCounters::BucketWriter& w = g.WriterFor(version);
+  std::vector<PendingPrediction> pending;
+  std::vector<float> row(static_cast<size_t>(v.scores.empty() ? 0 : g.num_classes));
+  for (size_t i = 0; i < n; ++i) {
+    const int event = static_cast<int>(i);
+    const int predicted = g.ClassOf(v.predicted[i]);
+    if (predicted < 0) {
+      g.RejectClass(v.predicted[i], predicted, "event", event);
+      continue;
+    }
+    const int32_t label_value = v.inline_labels.empty() ? -1 : v.inline_labels[i];
+    const int actual = label_value >= 0 ? g.ClassOf(label_value) : kUnknownClass;
+    if (label_value >= 0 && actual < 0) {
+      g.RejectClass(label_value, actual, "event", event);
+      continue;
+    }
+    std::span<const float> raw;
+    if (!v.scores.empty()) raw = v.scores.subspan(i * k_dict, k_dict);
+    if (!std::all_of(raw.begin(), raw.end(), ValidScore)) {
+      RejectEvent(g.tally, RejectReason::kInvalidScore, g.index, event, [&] {
+        return absl::StrFormat("group %d event %d: a score is NaN, infinite or outside [0, 1]",
+                               g.index, event);
+      });
+      continue;
+    }
+    auto bad_feature = [&](const FeatureColumnView& f) { return !std::isfinite(f.values[i]); };
+    if (auto f = std::find_if(v.features.begin(), v.features.end(), bad_feature);
+        f != v.features.end()) {
+      RejectEvent(g.tally, RejectReason::kInvalidFeature, g.index, event, [&] {
+        return absl::StrFormat("group %d event %d: feature \"%s\" is NaN or infinite", g.index,
+                               event, f->name);
+      });
+      continue;
+    }
+    ++g.tally.accepted_predictions;
+
+    // Scores in model class order; dictionary names the model lacks are dropped.
+    w.Add(layout.prediction(predicted));
+    if (!raw.empty()) {
+      std::fill(row.begin(), row.end(), 0.0f);
+      for (int j = 0; j < k_dict; ++j) {
+        const int c = v.class_names.empty() ? j : g.dictionary[j];
+        if (c >= 0 && c < g.num_classes) row[c] = raw[j];
+      }
+      float top = 0;
+      for (int c = 0; c < g.num_classes; ++c) {
+        w.Add(layout.score_histogram(c, layout.ScoreBin(row[c])));
+        top = std::max(top, row[c]);
+      }
+      w.Add(layout.scored());
+      w.AddSum(layout.confidence_sum(), top);
+      w.Add(layout.confidence_histogram(layout.ScoreBin(top)));
+    }
+    for (size_t f = 0; f < v.features.size(); ++f) {
+      const std::vector<double>& edges = g.model.spec().features[feature_of[f]].edges;
+      const int bin =
+          static_cast<int>(std::upper_bound(edges.begin(), edges.end(),
+                                            static_cast<double>(v.features[f].values[i])) -
+                           edges.begin());
+      w.Add(layout.feature_histogram(feature_of[f], bin));
+    }
+
+    if (actual >= 0) {
+      Evaluate(layout, w, actual, predicted, row);
+      continue;
+    }
+    const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
+    if (id == 0) continue;
+    w.Add(layout.with_id());
+    const int64_t ts = v.prediction_timestamp_ms.empty() || v.prediction_timestamp_ms[i] <= 0
+                           ? g.NowMillis()
+                           : v.prediction_timestamp_ms[i];
+    pending.push_back(PendingPrediction{id, version->handle, predicted, ts, row});
+  }
+
+  // Labels already waiting join now, on this version's counters.
+  if (pending.empty()) return;
+  std::vector<JoinedPair> joined;
+  g.model.joiner().AddPredictions(pending, g.now, joined);
+  for (const JoinedPair& pair : joined) {
+    w.Add(layout.joined());
+    Evaluate(layout, w, pair.actual, pair.prediction.predicted, pair.prediction.scores);
+  }
+}
+
+void Registry::IngestLabels(Group& g) {
+  const GroupView& v = g.view;
+  const size_t m = v.labels.size();
+  if (v.label_ids.empty()) {
+    g.RejectAll(RejectReason::kMissingId, m,
+                "labels carry no ids; a label needs the id of its prediction");
+    return;
+  }
+  if (v.label_ids.size() != m ||
+      (!v.label_timestamp_ms.empty() && v.label_timestamp_ms.size() != m)) {
+    g.RejectAll(RejectReason::kColumnLength, m,
+                absl::StrFormat("labels.%s does not hold one value per label (%d)",
+                                v.label_ids.size() != m ? "ids" : "timestamp_ms", m));
+    return;
+  }
+
+  std::vector<PendingLabel> labels;
+  labels.reserve(m);
+  for (size_t j = 0; j < m; ++j) {
+    const int event = static_cast<int>(j);
+    if (v.label_ids[j] == 0) {
+      RejectEvent(g.tally, RejectReason::kMissingId, g.index, event, [&] {
+        return absl::StrFormat("group %d label %d: the label has no id", g.index, event);
+      });
+      continue;
+    }
+    const int actual = g.ClassOf(v.labels[j]);
+    if (actual < 0) {
+      g.RejectClass(v.labels[j], actual, "label", event);
+      continue;
+    }
+    ++g.tally.accepted_labels;
+    const int64_t ts = v.label_timestamp_ms.empty() || v.label_timestamp_ms[j] <= 0
+                           ? g.NowMillis()
+                           : v.label_timestamp_ms[j];
+    labels.push_back(PendingLabel{v.label_ids[j], actual, ts});
+  }
+
+  // Each joined pair counts on the counters of its prediction's version.
+  std::vector<JoinedPair> joined;
+  g.model.joiner().AddLabels(labels, g.now, joined);
+  const BucketLayout& layout = g.model.layout();
+  for (const JoinedPair& pair : joined) {
+    ModelVersion* version = g.VersionOf(pair.prediction.version);
+    if (version == nullptr) continue;
+    WindowedCounters::BucketWriter& w = g.WriterFor(version);
+    w.Add(layout.joined());
+    Evaluate(layout, w, pair.actual, pair.prediction.predicted, pair.prediction.scores);
+  }
+}
+
+}  // namespace modelwatch::core
