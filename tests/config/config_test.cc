@@ -1,8 +1,10 @@
 #include "config/config.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "config/sha256.h"
@@ -423,6 +425,35 @@ TEST_F(ConfigTest, LoadsAFileAndNamesItInErrors) {
   ASSERT_FALSE(invalid.ok());
   EXPECT_THAT(invalid.status().message(),
               HasSubstr(bad + ":3:17: models[0].score_bins: \"0\" is not an integer"));
+}
+
+// The YAML blocks of docs/configuration.md parse; ctest sets MODELWATCH_SOURCE_DIR.
+TEST_F(ConfigTest, DocumentedExamplesParse) {
+  const char* source_dir = std::getenv("MODELWATCH_SOURCE_DIR");
+  if (source_dir == nullptr) GTEST_SKIP() << "MODELWATCH_SOURCE_DIR is not set";
+  std::ifstream in(std::filesystem::path(source_dir) / "docs" / "configuration.md");
+  ASSERT_TRUE(in) << "cannot read docs/configuration.md";
+
+  std::vector<std::string> blocks;
+  std::string line;
+  bool in_block = false;
+  while (std::getline(in, line)) {
+    if (line == "```yaml") {
+      in_block = true;
+      blocks.emplace_back();
+    } else if (in_block && line == "```") {
+      in_block = false;
+    } else if (in_block) {
+      blocks.back() += line + "\n";
+    }
+  }
+  ASSERT_EQ(blocks.size(), 2u);
+  const Config example = Parse(blocks[0]);
+  EXPECT_EQ(example.models.size(), 2u);
+  EXPECT_FALSE(example.registry.accept_unknown_models);
+  const Config embedded = Parse(blocks[1]);
+  EXPECT_TRUE(embedded.registry.accept_unknown_models);
+  EXPECT_EQ(embedded.registry.default_spec.join.capacity, 100'000);
 }
 
 TEST_F(ConfigTest, MissingFileNamesThePath) {
