@@ -98,13 +98,29 @@ TEST(AdwinTest, StepChangeIsDetectedWithinDelayAndTheWindowForgetsTheOldMean) {
   // Mean 0.5 -> 0.8 with sd 0.1 (a 3 sd step) after 5,000 values.
   Adwin adwin = *Adwin::Create();
   Stream stream(4);
-  ASSERT_EQ(FirstDetection(adwin, 5000, [&] { return stream.Normal(0.5, 0.1); }), std::nullopt);
-  std::optional<int> delay = FirstDetection(adwin, 5000, [&] { return stream.Normal(0.8, 0.1); });
+  std::vector<double> values;
+  auto next = [&](double mean) {
+    values.push_back(stream.Normal(mean, 0.1));
+    return values.back();
+  };
+  ASSERT_EQ(FirstDetection(adwin, 5000, [&] { return next(0.5); }), std::nullopt);
+  std::optional<int> delay = FirstDetection(adwin, 5000, [&] { return next(0.8); });
   ASSERT_TRUE(delay.has_value());
   EXPECT_LE(*delay, 64);  // at most two clock ticks of 32
   EXPECT_GE(adwin.detections(), 1);
   EXPECT_NEAR(adwin.mean(), 0.8, 0.01);
-  EXPECT_LE(adwin.width(), 5000);
+
+  // The window is exactly the newest width() values: dropping buckets kept the sums exact.
+  ASSERT_LE(adwin.width(), 5000);
+  double sum = 0;
+  for (size_t i = values.size() - adwin.width(); i < values.size(); ++i) sum += values[i];
+  const double mean = sum / adwin.width();
+  double squares = 0;
+  for (size_t i = values.size() - adwin.width(); i < values.size(); ++i) {
+    squares += (values[i] - mean) * (values[i] - mean);
+  }
+  EXPECT_NEAR(adwin.mean(), mean, 1e-12);
+  EXPECT_NEAR(adwin.variance(), squares / adwin.width(), 1e-9);
 }
 
 TEST(AdwinTest, NonFiniteValuesAreIgnored) {
@@ -125,6 +141,23 @@ TEST(PageHinkleyTest, InvalidOptionsAreRejected) {
   EXPECT_FALSE(PageHinkley::Create({.threshold = 0}).ok());
   EXPECT_FALSE(PageHinkley::Create({.alpha = 0}).ok());
   EXPECT_FALSE(PageHinkley::Create({.alpha = 1.5}).ok());
+}
+
+TEST(PageHinkleyTest, StatisticFollowsTheRecurrence) {
+  PageHinkley ph = *PageHinkley::Create({.min_instances = 1000, .alpha = 1});
+  // Means 0, 0, 1/3; deviations 0, 0, 2/3. up: -d, -2d, -3d + 2/3 with minimum -2d;
+  // down: d, 2d, 3d + 2/3, its own maximum. The statistic is max(2/3 - d, 0).
+  ph.Update(0);
+  ph.Update(0);
+  ph.Update(1);
+  EXPECT_DOUBLE_EQ(ph.mean(), 1.0 / 3);
+  EXPECT_NEAR(ph.statistic(), 2.0 / 3 - 0.005, 1e-15);
+  // Back to 0: mean 1/4, deviation -1/4; up and down both fall by 1/4 (and move by -d, +d).
+  ph.Update(0);
+  const double down_max = 3 * 0.005 + 2.0 / 3;
+  const double down = down_max + (0 - 0.25) + 0.005;
+  const double up = -3 * 0.005 + 2.0 / 3 + (0 - 0.25) - 0.005;
+  EXPECT_NEAR(ph.statistic(), std::max(up - (-2 * 0.005), down_max - down), 1e-15);
 }
 
 TEST(PageHinkleyTest, NoDetectionOnStationaryStream) {
