@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -101,7 +102,7 @@ std::optional<Field> Mapping::Find(absl::string_view key) const {
 std::string DescribeValue(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
-      return absl::StrCat("\"", node.Scalar(), "\"");
+      return absl::StrCat("\"", absl::Utf8SafeCEscape(node.Scalar()), "\"");
     case YAML::NodeType::Sequence:
       return "a list";
     case YAML::NodeType::Map:

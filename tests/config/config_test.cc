@@ -237,6 +237,13 @@ TEST_F(ConfigTest, WrongTypeNamesValueAndRange) {
               HasSubstr("test.yaml:1:11: defaults: a list is not a mapping"));
 }
 
+TEST_F(ConfigTest, BadValueIsEscapedInMessages) {
+  EXPECT_THAT(Error("models:\n  - name: \"a\\\"b\\nc\"\n"),
+              HasSubstr("models[0].name: \"a\\\"b\\nc\" is not a model name"));
+  EXPECT_THAT(Error("models:\n  - name: \"caf\u00e9 \"\n"),
+              HasSubstr("models[0].name: \"caf\u00e9 \" is not a model name"));
+}
+
 TEST_F(ConfigTest, DuplicateKeyIsRejected) {
   EXPECT_THAT(Error("limits:\n  max_models: 5\n  max_models: 6\n"),
               HasSubstr("test.yaml:3:3: limits.max_models: duplicate key"));
