@@ -114,6 +114,19 @@ BinnedDistributions::BinnedDistributions(std::vector<double> reference, std::vec
 absl::StatusOr<BinnedDistributions> BinnedDistributions::Create(absl::Span<const double> reference,
                                                                 absl::Span<const double> current,
                                                                 absl::Span<const double> centers) {
+  return Validated(std::vector<double>(reference.begin(), reference.end()),
+                   std::vector<double>(current.begin(), current.end()), centers);
+}
+
+absl::StatusOr<BinnedDistributions> BinnedDistributions::FromCounts(
+    absl::Span<const uint64_t> reference, absl::Span<const uint64_t> current,
+    absl::Span<const double> centers) {
+  return Validated(std::vector<double>(reference.begin(), reference.end()),
+                   std::vector<double>(current.begin(), current.end()), centers);
+}
+
+absl::StatusOr<BinnedDistributions> BinnedDistributions::Validated(
+    std::vector<double> reference, std::vector<double> current, absl::Span<const double> centers) {
   if (reference.empty()) return absl::InvalidArgumentError("a histogram needs at least one bin");
   if (reference.size() != current.size()) {
     return absl::InvalidArgumentError(
@@ -123,17 +136,12 @@ absl::StatusOr<BinnedDistributions> BinnedDistributions::Create(absl::Span<const
   if (absl::Status s = CheckCounts(reference, "reference"); !s.ok()) return s;
   if (absl::Status s = CheckCounts(current, "current"); !s.ok()) return s;
   if (absl::Status s = CheckCenters(centers, reference.size()); !s.ok()) return s;
-  return BinnedDistributions(std::vector<double>(reference.begin(), reference.end()),
-                             std::vector<double>(current.begin(), current.end()),
-                             std::vector<double>(centers.begin(), centers.end()));
-}
-
-absl::StatusOr<BinnedDistributions> BinnedDistributions::FromCounts(
-    absl::Span<const uint64_t> reference, absl::Span<const uint64_t> current,
-    absl::Span<const double> centers) {
-  std::vector<double> r(reference.begin(), reference.end());
-  std::vector<double> c(current.begin(), current.end());
-  return Create(r, c, centers);
+  BinnedDistributions bins(std::move(reference), std::move(current),
+                           std::vector<double>(centers.begin(), centers.end()));
+  if (!std::isfinite(bins.reference_total_) || !std::isfinite(bins.current_total_)) {
+    return absl::InvalidArgumentError("the counts of a histogram sum to more than a double holds");
+  }
+  return bins;
 }
 
 bool BinnedDistributions::HasMinSamples(const DriftOptions& options) const {

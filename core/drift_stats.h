@@ -51,8 +51,8 @@ struct DriftOptions {
 class BinnedDistributions {
  public:
   // Errors (InvalidArgument): no bins; reference and current differ in length; a count negative
-  // or not finite; centers neither empty nor of length K; centers not finite or not strictly
-  // ascending.
+  // or not finite, or a total that overflows; centers neither empty nor of length K; centers not
+  // finite or not strictly ascending.
   static absl::StatusOr<BinnedDistributions> Create(absl::Span<const double> reference,
                                                     absl::Span<const double> current,
                                                     absl::Span<const double> centers = {});
@@ -75,6 +75,9 @@ class BinnedDistributions {
  private:
   BinnedDistributions(std::vector<double> reference, std::vector<double> current,
                       std::vector<double> centers);
+  static absl::StatusOr<BinnedDistributions> Validated(std::vector<double> reference,
+                                                       std::vector<double> current,
+                                                       absl::Span<const double> centers);
 
   std::vector<double> reference_;
   std::vector<double> current_;

@@ -187,6 +187,7 @@ TEST(DriftStatsTest, InvalidHistogramsAreRejectedWithTheReason) {
       {{1, 2}, {1, 2}, {0}, "1 bin centers given for 2 bins"},
       {{1, 2}, {1, 2}, {1, 1}, "strictly ascending"},
       {{1, 2}, {1, 2}, {0, NAN}, "bin center 1 is nan"},
+      {{1e308, 1e308}, {1, 2}, {}, "sum to more than a double holds"},
   };
   for (const Case& c : kCases) {
     absl::StatusOr<BinnedDistributions> bins =
