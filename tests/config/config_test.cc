@@ -402,6 +402,17 @@ TEST_F(ConfigTest, SecondDocumentIsRejected) {
               HasSubstr("test.yaml:3:1: a config holds one YAML document"));
 }
 
+// Every prefix of a valid file either parses or fails with located errors; nothing throws.
+TEST_F(ConfigTest, EveryPrefixOfTheExampleParsesOrFailsCleanly) {
+  for (size_t size = 0; size <= kFullExample.size(); ++size) {
+    absl::StatusOr<Config> config = ParseConfig(kFullExample.substr(0, size), "test.yaml");
+    if (config.ok()) continue;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << size;
+    EXPECT_THAT(std::string(config.status().message()), ::testing::StartsWith("test.yaml:"))
+        << size;
+  }
+}
+
 TEST_F(ConfigTest, EveryIndependentErrorIsReported) {
   const std::string error = Error(R"(limits:
   max_models: 0
