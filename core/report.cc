@@ -85,7 +85,6 @@ void FillPerClassAndAverages(const Margins& m, ClassificationReport& r) {
 
 void FillAgreement(const Margins& m, ClassificationReport& r) {
   const double n = static_cast<double>(m.total);
-  const double correct = static_cast<double>(m.correct);
 
   // Balanced accuracy: mean recall over the classes that have support.
   double recall_sum = 0;
@@ -97,29 +96,29 @@ void FillAgreement(const Margins& m, ClassificationReport& r) {
   }
   r.balanced_accuracy = recall_sum / with_support;
 
-  // Both kappa and MCC need the dot product of the true and predicted margins.
-  double dot_tp = 0, dot_pp = 0, dot_tt = 0;
+  // Kappa and MCC need n^2 - t.p, n^2 - p.p and n^2 - t.t (t, p: true and predicted margins).
+  // Since the margins sum to n, n^2 - a.b = sum_i a_i (n - b_i): a sum of non-negative terms,
+  // which stays accurate in a window of billions of events where n^2 - a.b would cancel.
+  double n2_minus_tp = 0, n2_minus_pp = 0, n2_minus_tt = 0;
   for (int c : r.classes) {
     const double t = static_cast<double>(m.true_sum[c]);
     const double p = static_cast<double>(m.pred_sum[c]);
-    dot_tp += t * p;
-    dot_pp += p * p;
-    dot_tt += t * t;
+    n2_minus_tp += t * static_cast<double>(m.total - m.pred_sum[c]);
+    n2_minus_pp += p * static_cast<double>(m.total - m.pred_sum[c]);
+    n2_minus_tt += t * static_cast<double>(m.total - m.true_sum[c]);
   }
+  const double wrong = static_cast<double>(m.total - m.correct);
 
   // Cohen's kappa: 1 - observed disagreement / disagreement expected by chance. The expected
-  // disagreement, sum over i != j of pred_i * true_j / n, is 0 exactly when one class holds
-  // every evaluated prediction (any second class would be someone's true or predicted class).
-  if (r.classes.size() >= 2) {
-    const double expected_disagreement = (n * n - dot_tp) / n;
-    r.cohen_kappa = 1 - (n - correct) / expected_disagreement;
-  }
+  // disagreement, sum over i != j of pred_i * true_j / n = (n^2 - t.p) / n, is 0 exactly when
+  // one class holds every evaluated prediction (a second class would be someone's true or
+  // predicted class), where sklearn's kappa is 0/0.
+  if (r.classes.size() >= 2) r.cohen_kappa = 1 - wrong / (n2_minus_tp / n);
 
-  // Matthews correlation, multiclass form.
-  const double cov_ytyp = correct * n - dot_tp;
-  const double cov_ypyp = n * n - dot_pp;
-  const double cov_ytyt = n * n - dot_tt;
-  r.matthews_corrcoef = cov_ypyp * cov_ytyt == 0 ? 0.0 : cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp);
+  // Matthews correlation, multiclass form: (correct n - t.p) / sqrt((n^2 - t.t)(n^2 - p.p)).
+  const double cov_ytyp = n2_minus_tp - n * wrong;
+  r.matthews_corrcoef =
+      n2_minus_pp * n2_minus_tt == 0 ? 0.0 : cov_ytyp / std::sqrt(n2_minus_tt * n2_minus_pp);
 }
 
 void FillScoreMetrics(const BucketLayout& layout, const Counts& counts, ClassificationReport& r) {

@@ -178,6 +178,13 @@ def random_stream(rng):
 
 
 class ReportOracleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(cli_path(), os.X_OK):
+            raise AssertionError(
+                "%s is not built (set MODELWATCH_BINARY_DIR to the build directory)" % cli_path()
+            )
+
     def assertMatches(self, got, want, path="$"):
         if want is None or isinstance(want, (bool, str)):
             self.assertEqual(got, want, path)

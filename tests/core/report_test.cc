@@ -194,6 +194,21 @@ TEST_F(ReportTest, AllWrongScoresZeroAndNegativeAgreement) {
   EXPECT_NEAR(r->matthews_corrcoef, -1, kTolerance);
 }
 
+TEST_F(ReportTest, LargeImbalancedWindowKeepsKappaAndMccPrecise) {
+  // A billion true negatives: n^2 - t.p computed directly would lose about 1e-9 to cancellation.
+  // The expected values are exact rationals (and a 50-digit square root) from Python.
+  UseClasses(2);
+  Evaluate(0, 0, 1'000'000'000);
+  Evaluate(0, 1, 3);
+  Evaluate(1, 0, 5);
+  Evaluate(1, 1, 7);
+
+  const std::optional<ClassificationReport> r = Report();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NEAR(*r->cohen_kappa, 0.63636363239669425, kTolerance);
+  EXPECT_NEAR(r->matthews_corrcoef, 0.63900964649734882, kTolerance);
+}
+
 TEST_F(ReportTest, ScoreMetricsAreMeansOverScoredEvaluations) {
   // Four scored evaluations among five; class 2 never occurs, so its Brier sum is not reported.
   UseClasses(3);
