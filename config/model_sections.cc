@@ -19,7 +19,7 @@ constexpr size_t kMaxWindows = 16;
 constexpr int64_t kMaxBucketsPerWindow = 10'000;
 constexpr size_t kMaxFeatureEdges = kMaxBins - 1;
 
-// The keys `defaults:` accepts; a model entry accepts these too, plus kModelOnlyKeys.
+// The keys `defaults:` accepts, and those of a model entry: the same plus name, classes, features.
 constexpr std::array<absl::string_view, 5> kDefaultsKeys = {
     "windows", "join", "max_learned_classes", "calibration_bins", "score_bins"};
 constexpr std::array<absl::string_view, 8> kModelKeys = {
