@@ -108,9 +108,6 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view sourc
     diagnostics.ErrorAt(e.mark, "", absl::StrCat("cannot read the YAML: ", e.msg));
   }
   if (diagnostics.has_errors()) return diagnostics.ToStatus();
-
-  draft.config.registry.accept_unknown_models =
-      draft.accept_unknown_models.value_or(draft.config.models.empty());
   return std::move(draft.config);
 }
 

@@ -46,6 +46,9 @@ void ParseServerSection(const Field& section, ConfigDraft& draft, Diagnostics& d
 
 void ParseAcceptUnknownModels(const Field& section, ConfigDraft& draft, Diagnostics& diagnostics) {
   draft.accept_unknown_models = ReadBool(section, diagnostics);
+  if (draft.accept_unknown_models.has_value()) {
+    draft.config.registry.accept_unknown_models = *draft.accept_unknown_models;
+  }
 }
 
 void ParseLimitsSection(const Field& section, ConfigDraft& draft, Diagnostics& diagnostics) {

@@ -346,6 +346,12 @@ void ParseModelsSection(const Field& section, ConfigDraft& draft, Diagnostics& d
     }
     draft.config.models.push_back(std::move(model->spec));
   }
+
+  // Declared models turn off first-sight models unless the config says otherwise. Resolved here
+  // so that sections after `models` (such as alerts) see the final value.
+  if (!draft.accept_unknown_models.has_value()) {
+    draft.config.registry.accept_unknown_models = draft.config.models.empty();
+  }
 }
 
 }  // namespace modelwatch::config

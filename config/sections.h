@@ -12,7 +12,10 @@
 // ParseConfig() looks up every top-level key in its section table (name -> parser) and calls the
 // parsers in table order, which is dependency order (`defaults` before `models`). A new section,
 // such as `alerts:`, is a parser declared here, defined in its own file, and one row in the
-// table in config.cc. Parsers record errors in the Diagnostics and keep going; they are not
+// table in config.cc, after the sections it refers to. Parsers record errors in the Diagnostics
+// and keep going; a parser that depends on earlier sections may return early when
+// diagnostics.has_errors() (what it would check against is incomplete), and one that returns a
+// Status with its first error adds it with Diagnostics::AddFormatted(). Parsers are not
 // thread-safe and run at config time only.
 
 namespace modelwatch::config {
@@ -20,7 +23,9 @@ namespace modelwatch::config {
 // The config as the sections fill it in.
 struct ConfigDraft {
   Config config;
-  // Set when `accept_unknown_models` is present; otherwise it follows from `models`.
+  // Set when `accept_unknown_models` is present. Either way, config.registry's
+  // accept_unknown_models holds the final value once `models` has been read (true when the
+  // config declares no models, unless set).
   std::optional<bool> accept_unknown_models;
 };
 
