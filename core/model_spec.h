@@ -23,7 +23,7 @@ std::vector<WindowSpec> DefaultWindows();
 // How predictions with ids wait for their labels (and labels for their predictions).
 struct JoinSpec {
   // Pending predictions plus pending labels the model may hold; the oldest is evicted beyond it.
-  int64_t capacity = 1'000'000;
+  int64_t capacity = 100'000;
   // How long a prediction waits for its label, and a label for its prediction.
   absl::Duration ttl = absl::Hours(24);
 };
