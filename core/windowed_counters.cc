@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/writer_slot.h"
 
 namespace modelwatch::core {
@@ -15,10 +16,23 @@ namespace {
 // The epoch tag of a bucket that has never held an epoch.
 constexpr int64_t kNoEpoch = std::numeric_limits<int64_t>::min();
 
-// A read gives up waiting for a quiet seqlock after this many attempts and keeps its last read.
-constexpr int kMaxReadAttempts = 10'000;
-// Attempts made back to back before a reader starts yielding to the folding writer.
+// How a reader waits out a fold: a few immediate retries, then yielding, then short sleeps (a
+// writer descheduled mid-fold can hold the sequence odd for a whole time slice). After
+// kMaxReadAttempts, about a second, the reader keeps its last read, which may then count one
+// fold's bucket twice or not at all; with folds once per base granularity that needs a writer
+// stalled mid-fold for that long.
 constexpr int kSpinAttempts = 8;
+constexpr int kYieldAttempts = 1'000;
+constexpr int kMaxReadAttempts = 100'000;
+
+void BackOff(int attempt) {
+  if (attempt < kSpinAttempts) return;
+  if (attempt < kYieldAttempts) {
+    std::this_thread::yield();
+    return;
+  }
+  absl::SleepFor(absl::Microseconds(10));
+}
 
 // Rounds toward negative infinity, so epochs of times before 1970 stay consistent.
 int64_t FloorDiv(int64_t a, int64_t b) {
@@ -214,10 +228,11 @@ void WindowedCounters::ReadShard(const Shard& shard, Select select, Counts& out)
   std::vector<size_t> chosen;
   Counts read = Counts::Zero(*layout_);
 
-  for (int attempt = 0; attempt < kMaxReadAttempts; ++attempt) {
-    if (attempt >= kSpinAttempts) std::this_thread::yield();
+  for (int attempt = 0;; ++attempt) {
+    BackOff(attempt);
+    const bool last_attempt = attempt + 1 >= kMaxReadAttempts;
     const uint64_t before = shard.seq.load(std::memory_order_acquire);
-    if (before % 2 == 1 && attempt + 1 < kMaxReadAttempts) continue;
+    if (before % 2 == 1 && !last_attempt) continue;
 
     chosen.clear();
     select(shard, chosen);
@@ -237,7 +252,7 @@ void WindowedCounters::ReadShard(const Shard& shard, Select select, Counts& out)
     // The acquire fence pairs with the writer's release fence: if any word read above was
     // stored after a fold began, the sequence loaded below differs from `before`.
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (shard.seq.load(std::memory_order_relaxed) == before) break;
+    if (shard.seq.load(std::memory_order_relaxed) == before || last_attempt) break;
   }
   out.Add(read);
 }
