@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "config/alerts.h"
 #include "config/sections.h"
 #include "config/sha256.h"
 #include "config/yaml_field.h"
@@ -16,12 +17,13 @@ namespace {
 
 // Top-level sections in dependency order: `defaults` before `models`, since each model starts
 // from the defaults. A new section is one row here and a parser in its own file.
-constexpr std::array<Section, 5> kSections = {{
+constexpr std::array<Section, 6> kSections = {{
     {"server", ParseServerSection},
     {"accept_unknown_models", ParseAcceptUnknownModels},
     {"limits", ParseLimitsSection},
     {"defaults", ParseDefaultsSection},
     {"models", ParseModelsSection},
+    {"alerts", ParseAlertsSection},
 }};
 
 constexpr std::string_view kDefaultConfig =

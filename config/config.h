@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/alerts.h"
 #include "core/model_spec.h"
 #include "core/registry.h"
 
@@ -29,6 +30,8 @@ struct Config {
   // Registry options: whether unknown models are accepted, caps, and the spec they get
   // (`defaults:` applied over the built-in defaults; its name is empty).
   core::Registry::Options registry;
+  // The `alerts:` section, validated against `models` (see config/alerts.h).
+  std::vector<AlertSpec> alerts;
 };
 
 // The `source` of the embedded default config.
