@@ -27,9 +27,9 @@ namespace modelwatch::core {
 // of at least `min_window_length` values, is tested; a change is detected when
 //   |mu0 - mu1| > sqrt(2 / m * var_W * ln(2 / d')) + 2 / (3 m) * ln(2 / d'),
 // with 1 / m = 1 / (n0 - min_window_length + 1) + 1 / (n1 - min_window_length + 1),
-// var_W the variance of the whole window and d' = delta / ln(width), as River and MOA implement
-// it (River skips the newest bucket of each size as a split point; here every bucket boundary
-// is one). On a change the oldest bucket is dropped and the splits are tested again until none
+// var_W the variance of the whole window and d' = delta / ln(width), as River implements it
+// (River skips the newest bucket of each size as a split point; here every bucket boundary is
+// one). On a change the oldest bucket is dropped and the splits are tested again until none
 // cuts. The bound's last term assumes values in [0, 1]: scale the signal into that range, or
 // wide-ranged values raise false alarms (4 of 40 seeded streams of 100,000 N(3, 2) values had one;
 // 0 of 40 with N(0.5, 0.1) or Bernoulli(0.2) values). Measured delay: a step of the mean from 0.5
@@ -51,8 +51,8 @@ class Adwin {
   // 1; grace_period negative.
   static absl::StatusOr<Adwin> Create(const AdwinOptions& options = {});
 
-  // Adds x; true when this update detected a change (the window has then shrunk to the values
-  // after the change).
+  // Adds x; true when this update detected a change (the window has then dropped its oldest
+  // buckets until no split differs).
   bool Update(double x);
 
   // Changes detected so far.
