@@ -1,6 +1,8 @@
 #include "core/label_joiner.h"
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -309,6 +311,41 @@ TEST_F(LabelJoinerTest, ManyJoinsOfReusedIdsKeepTheTableSmall) {
   EXPECT_EQ(stats.joined, 10'000u);
   EXPECT_EQ(stats.evicted, 0u);
   EXPECT_EQ(stats.pending_predictions, 0);
+}
+
+TEST_F(LabelJoinerTest, RandomOperationsMatchASimpleModel) {
+  // Ids from a small range collide often in the table, exercising its erase path.
+  for (int shards : {1, 3}) {
+    LabelJoiner joiner(Spec(1'000'000, absl::Hours(1)), shards);
+    std::map<uint64_t, std::pair<bool, int32_t>> waiting;  // id -> (is label, class)
+    std::mt19937_64 rng(shards);
+    uint64_t joins = 0;
+    for (int step = 0; step < 20'000; ++step) {
+      const uint64_t id = 1 + rng() % 300;
+      const int32_t cls = static_cast<int32_t>(rng() % 5);
+      const bool label = rng() % 2 == 0;
+      std::vector<JoinedPair> joined = label
+                                           ? AddLabel(joiner, id, cls, 0, kStart)
+                                           : AddPrediction(joiner, Prediction(id, cls, 0), kStart);
+      auto it = waiting.find(id);
+      if (it != waiting.end() && it->second.first != label) {
+        ASSERT_EQ(joined.size(), 1u) << "step " << step;
+        EXPECT_EQ(label ? joined[0].prediction.predicted : joined[0].actual, it->second.second);
+        EXPECT_EQ(label ? joined[0].actual : joined[0].prediction.predicted, cls);
+        waiting.erase(it);
+        ++joins;
+      } else {
+        ASSERT_TRUE(joined.empty()) << "step " << step;
+        waiting[id] = {label, cls};
+      }
+    }
+    JoinStats stats = joiner.Stats();
+    EXPECT_EQ(stats.joined, joins);
+    int64_t labels = 0;
+    for (const auto& [id, entry] : waiting) labels += entry.first ? 1 : 0;
+    EXPECT_EQ(stats.pending_labels, labels);
+    EXPECT_EQ(stats.pending_predictions, static_cast<int64_t>(waiting.size()) - labels);
+  }
 }
 
 }  // namespace
