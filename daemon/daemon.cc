@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "daemon/logging.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
@@ -144,7 +145,8 @@ HttpResponse Daemon::HandleClock(const HttpRequest& request) {
   absl::Time now = test_clock_->Now();
   registry_.Tick(now);
   HttpLog()->debug("event=clock_moved now_unix={}", absl::ToDoubleSeconds(now - absl::UnixEpoch()));
-  return Text(200, absl::StrCat("now_unix=", absl::ToDoubleSeconds(now - absl::UnixEpoch()), "\n"));
+  return Text(200,
+              absl::StrFormat("now_unix=%.3f\n", absl::ToDoubleSeconds(now - absl::UnixEpoch())));
 }
 
 void Daemon::TickLoop() {

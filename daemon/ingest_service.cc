@@ -69,10 +69,15 @@ void IngestService::IngestBatch(const v1::Batch& batch, Rpc rpc, core::IngestTal
     absl::Time now = clock_.Now();
     for (int i = 0; i < batch.groups_size(); ++i) {
       const v1::ModelEvents& group = batch.groups(i);
+      uint64_t events = GroupEvents(group);
+      if (events == 0) {
+        batch_tally.Reject(core::RejectReason::kEmptyBatch, 1, i, -1,
+                           absl::StrCat("group ", i, " holds no events"));
+        continue;
+      }
       if (GroupViewBuilder::HasConflictingIds(group)) {
-        uint64_t n = GroupEvents(group);
-        batch_tally.Reject(core::RejectReason::kConflictingIds, n == 0 ? 1 : n, i, -1,
-                           "group sets both ids and string_ids; use one of them");
+        batch_tally.Reject(core::RejectReason::kConflictingIds, events, i, -1,
+                           absl::StrCat("group ", i, " sets both ids and string_ids; use one"));
         continue;
       }
       uint64_t predictions_before = batch_tally.accepted_predictions;

@@ -15,7 +15,8 @@ namespace modelwatch::daemon {
 // The modelwatch.v1.Ingest gRPC service (synchronous API): Stream and Send.
 //
 // Per batch: a batch larger than `max_batch_bytes` is rejected as one batch_too_large event and
-// nothing in it is read; a batch with no groups is one empty_batch event; a group that sets both
+// nothing in it is read; a batch with no groups, and each group with no events, is one
+// empty_batch event; a group that sets both
 // numeric and string ids rejects all its events as conflicting_ids. Every other group goes to
 // Registry::Ingest() through a GroupView that aliases the decoded protobuf. The clock is read once
 // per batch. A bad batch never ends a stream; the reply totals every batch of the RPC.
