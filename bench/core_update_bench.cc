@@ -22,14 +22,7 @@ namespace {
 void BM_WindowedCounters(benchmark::State& state) {
   static core::WindowedCounters* const counters =
       new core::WindowedCounters(TenClassLayout(), core::DefaultWindows());
-  const LabelledBatch batch = LabelledBatch::Make(state.thread_index() + 1);
-  int64_t events = 0;
-
-  for (auto _ : state) {
-    WriteBatch(*counters, absl::Now(), batch);
-    events += kBatch;
-  }
-  CountEvents(state, events);
+  UpdateLoop(state, *counters, [] { return absl::Now(); });
 }
 BENCHMARK(BM_WindowedCounters)->Threads(1)->Threads(2);
 

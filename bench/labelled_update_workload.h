@@ -73,6 +73,18 @@ inline void CountEvents(benchmark::State& state, int64_t events) {
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// The benchmark loop: one batch per iteration, stamped with `next_time()`, then the counters.
+template <typename NextTime>
+void UpdateLoop(benchmark::State& state, core::WindowedCounters& counters, NextTime next_time) {
+  const LabelledBatch batch = LabelledBatch::Make(state.thread_index() + 1);
+  int64_t events = 0;
+  for (auto _ : state) {
+    WriteBatch(counters, next_time(), batch);
+    events += kBatch;
+  }
+  CountEvents(state, events);
+}
+
 // The console output, plus a closing table of ns_per_event ratios between named benchmarks.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:

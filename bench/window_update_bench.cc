@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -21,42 +22,35 @@ std::vector<core::WindowSpec> Windows(bool windowed) {
   return windowed ? core::DefaultWindows() : std::vector<core::WindowSpec>{};
 }
 
-template <bool kWindowed>
-void BM_WallClock(benchmark::State& state) {
+// One object per benchmark family: the families' clocks differ, and a shard's time must not go
+// backwards.
+enum class Clock { kWall, kSecondPerBatch };
+
+template <bool kWindowed, Clock kClock>
+core::WindowedCounters& Counters() {
   static core::WindowedCounters* const counters =
       new core::WindowedCounters(TenClassLayout(), Windows(kWindowed));
-  const LabelledBatch batch = LabelledBatch::Make(state.thread_index() + 1);
-  int64_t events = 0;
+  return *counters;
+}
 
-  for (auto _ : state) {
-    WriteBatch(*counters, absl::Now(), batch);
-    events += kBatch;
-  }
-  CountEvents(state, events);
+template <bool kWindowed>
+void BM_WallClock(benchmark::State& state) {
+  UpdateLoop(state, Counters<kWindowed, Clock::kWall>(), [] { return absl::Now(); });
 }
 BENCHMARK(BM_WallClock<true>)->Name("BM_WallClock/windows")->Threads(1)->Threads(2);
 BENCHMARK(BM_WallClock<false>)->Name("BM_WallClock/no_windows")->Threads(1)->Threads(2);
 
 template <bool kWindowed>
 void BM_SecondPerBatch(benchmark::State& state) {
-  // A fresh object per run: the simulated clocks of earlier runs are ahead of this one's.
-  core::WindowedCounters* counters = nullptr;
-  static core::WindowedCounters* shared = nullptr;
-  if (state.thread_index() == 0) {
-    delete shared;
-    shared = new core::WindowedCounters(TenClassLayout(), Windows(kWindowed));
+  // Each run's simulated clocks start where the previous runs' ended, so time never goes
+  // backwards for a shard (which would make it skip folds).
+  static std::atomic<int64_t> latest_seconds{1'700'000'000};
+  int64_t seconds = latest_seconds.load();
+  UpdateLoop(state, Counters<kWindowed, Clock::kSecondPerBatch>(),
+             [&seconds] { return absl::FromUnixSeconds(++seconds); });
+  int64_t latest = latest_seconds.load();
+  while (latest < seconds && !latest_seconds.compare_exchange_weak(latest, seconds)) {
   }
-  const LabelledBatch batch = LabelledBatch::Make(state.thread_index() + 1);
-  absl::Time now = absl::FromUnixSeconds(1'700'000'000);
-  int64_t events = 0;
-
-  for (auto _ : state) {
-    if (counters == nullptr) counters = shared;
-    WriteBatch(*counters, now, batch);
-    now += absl::Seconds(1);
-    events += kBatch;
-  }
-  CountEvents(state, events);
 }
 BENCHMARK(BM_SecondPerBatch<true>)->Name("BM_SecondPerBatch/windows")->Threads(1)->Threads(2);
 BENCHMARK(BM_SecondPerBatch<false>)->Name("BM_SecondPerBatch/no_windows")->Threads(1)->Threads(2);
