@@ -95,7 +95,10 @@ class WindowedCounters {
   // Everything since start.
   Counts Cumulative() const;
   // The window `index` (into the windows given at construction) as seen at `now`; zero counts
-  // for an index out of range.
+  // for an index out of range. A ring keeps one window plus one granularity, so `now` must not
+  // lag the shards' latest writes by more than one granularity: an earlier `now` (say, the
+  // previous window, `now - length`) sees only what the rings have not reused yet, which is
+  // incomplete.
   Counts Window(int index, absl::Time now) const;
 
   const BucketLayout& layout() const { return *layout_; }
