@@ -1,12 +1,14 @@
 // Cost of the drift statistics at scrape time: every statistic of core/drift_stats.h for 100
 // models, each with one 10-class prediction histogram, 10 score histograms and 20 feature
 // histograms of 20 bins, against a reference of the same shape. Reported in ms per full pass.
+// Also the per-value cost of the change detectors of core/change_detectors.h.
 
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "core/change_detectors.h"
 #include "core/drift_stats.h"
 
 namespace modelwatch::core {
@@ -78,6 +80,36 @@ void BM_DriftFullPassStatisticsOnly(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DriftFullPassStatisticsOnly)->Unit(benchmark::kMillisecond);
+
+// Per-value cost of each detector on a stationary stream in [0, 1] (ADWIN's window grows to
+// the whole run, so this is its steady state at about a million values).
+template <typename Detector, typename Value>
+void RunDetector(benchmark::State& state, Value value) {
+  Detector detector = *Detector::Create();
+  std::mt19937_64 rng(7);
+  std::vector<double> values(4096);
+  for (double& v : values) v = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(detector.Update(value(values[i++ & 4095])));
+  }
+  state.counters["detections"] = static_cast<double>(detector.detections());
+}
+
+void BM_AdwinUpdate(benchmark::State& state) {
+  RunDetector<Adwin>(state, [](double u) { return u; });
+}
+BENCHMARK(BM_AdwinUpdate);
+
+void BM_PageHinkleyUpdate(benchmark::State& state) {
+  RunDetector<PageHinkley>(state, [](double u) { return 0.5 + 0.1 * (u - 0.5); });
+}
+BENCHMARK(BM_PageHinkleyUpdate);
+
+void BM_DdmUpdate(benchmark::State& state) {
+  RunDetector<Ddm>(state, [](double u) { return u < 0.1; });
+}
+BENCHMARK(BM_DdmUpdate);
 
 }  // namespace
 }  // namespace modelwatch::core
