@@ -108,9 +108,10 @@ class Adwin {
 // decrease), if that direction is watched. `delta` is the magnitude of change tolerated and
 // `threshold` (lambda) is in units of the values times samples, so scale it to the signal: with
 // the defaults, 0 of 40 seeded streams of 100,000 N(0.5, 0.1) values raised a false alarm, but
-// 30 of 40 with sd 0.2. Measured delay (sd 0.1, 100 seeds): a step of +-1.0 is detected within 52
-// values, a step of +0.3 within 184. After a detection the next update starts afresh. Cost: O(1)
-// per update.
+// 30 of 40 with sd 0.2, and on a 0/1 error indicator at error rate 0.1 all 40 did (3 false
+// alarms per 100,000 on average; 9 of 40 streams at rate 0.02). Measured delay (sd 0.1, 100 seeds):
+// a step of +-1.0 is detected within 52 values, a step of +0.3 within 184. After a detection the
+// next update starts afresh. Cost: O(1) per update.
 struct PageHinkleyOptions {
   enum class Direction { kUp, kDown, kBoth };
   int min_instances = 30;
