@@ -167,12 +167,14 @@ void Daemon::Shutdown() {
     grpc_server_->GetHealthCheckService()->Shutdown();
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_timeout));
     grpc_server_->Wait();
+    MainLog()->debug("event=grpc_stopped");
   }
   if (tick_thread_.joinable()) {
     stop_tick_.Notify();
     tick_thread_.join();
   }
   http_server_.reset();
+  MainLog()->debug("event=http_stopped");
 }
 
 Daemon::~Daemon() { Shutdown(); }
