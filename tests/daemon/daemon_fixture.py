@@ -1,6 +1,7 @@
 """Starts the real modelwatchd for a test and talks to it: gRPC target, /metrics scraped and
 parsed, the test clock moved, a clean stop.
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/daemon
     from daemon_fixture import Daemon
 
     with Daemon(config_text=YAML, test_clock=1_700_000_000) as d:

@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -13,9 +14,10 @@ import unittest
 import grpc
 from sklearn import metrics as skm
 
-from daemon_fixture import Daemon, binary, select
-from modelwatch_client import BatchBuilder
-from modelwatch.v1 import ingest_pb2
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_fixture import Daemon, binary, select  # noqa: E402  (needs the path above)
+from modelwatch_client import BatchBuilder  # noqa: E402
+from modelwatch.v1 import ingest_pb2  # noqa: E402
 
 CONFIG = """
 models:
@@ -260,6 +262,9 @@ class MetricsTest(unittest.TestCase):
         b.add_prediction("fraud", "legit", scores=[0.8, 0.2], id="a", class_names=["legit", "fraud"],
                          features={"amount": 5.0})
         b.add_label("fraud", "legit", id="a", class_names=["legit", "fraud"])
+        # Two true classes, so that Cohen's kappa is defined.
+        b.add_prediction("fraud", "fraud", scores=[0.3, 0.7], label="fraud",
+                         class_names=["legit", "fraud"], features={"amount": 50.0})
         self.daemon.client().send(b.build())
         names = {k[0] for k in self.daemon.scrape()}
         with open(os.path.join(os.environ.get("MODELWATCH_SOURCE_DIR", "."), "README.md")) as f:
