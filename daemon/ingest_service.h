@@ -21,9 +21,10 @@ namespace modelwatch::daemon {
 // Registry::Ingest() through a GroupView that aliases the decoded protobuf. The clock is read once
 // per batch. A bad batch never ends a stream; the reply totals every batch of the RPC.
 //
-// Thread-safe: gRPC calls the handlers from its worker threads. Per batch the service allocates
-// nothing after warm-up (a thread-local GroupViewBuilder), takes no lock per event, and logs at
-// trace level once. Does not own the registry, clock or counters, which must outlive it.
+// Thread-safe: gRPC calls the handlers from its worker threads. Per batch the service's own work
+// allocates nothing after warm-up (a thread-local GroupViewBuilder and per-model tally), takes no
+// lock per event (one reader lock per model per batch for the accepted counters), and logs once at
+// trace level. Does not own the registry, clock or counters, which must outlive it.
 class IngestService final : public v1::Ingest::Service {
  public:
   IngestService(core::Registry& registry, const core::Clock& clock, IngestCounters& counters,
