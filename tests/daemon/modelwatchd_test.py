@@ -281,6 +281,30 @@ class MetricsTest(unittest.TestCase):
                 self.assertIn(name, names)
 
 
+class ConcurrencyTest(unittest.TestCase):
+    def test_concurrent_streams_within_writer_slots_never_overflow(self):
+        with Daemon(args=["--writer_slots=4"]) as d:
+            replies = [None] * 3
+
+            def run(i):
+                replies[i] = d.client().stream(good_batch_for("m", 100) for _ in range(50))
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual([(r.batches, r.accepted_predictions) for r in replies],
+                             [(50, 5000)] * 3)
+            s = d.scrape()
+            self.assertEqual(d.metric("modelwatch_events_accepted_total", s, model="m",
+                                      kind="prediction"), 15000)
+            self.assertEqual(d.metric("modelwatch_predictions_total", s, model="m",
+                                      version="default", **{"class": "x"}), 15000)
+            self.assertEqual(d.metric("modelwatch_batches_total", s, rpc="stream"), 150)
+            self.assertEqual(d.metric("modelwatch_writer_slot_overflow_total", s), 0)
+
+
 class LifecycleTest(unittest.TestCase):
     def test_health_service_answers_serving(self):
         with Daemon() as d:
