@@ -1,9 +1,16 @@
 #include "daemon/http_server.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -43,6 +50,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   InitCivetwebOnce();
 
   std::unique_ptr<HttpServer> server(new HttpServer());
+  server->host_ = listen.substr(0, listen.rfind(':'));
   std::string thread_count = absl::StrCat(threads < 1 ? 1 : threads);
   const char* options[] = {"listening_ports",   listen.c_str(), "num_threads", thread_count.c_str(),
                            "enable_keep_alive", "yes",          nullptr};
@@ -73,7 +81,33 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 }
 
 HttpServer::~HttpServer() {
-  if (ctx_ != nullptr) mg_stop(ctx_);
+  if (ctx_ == nullptr) return;
+
+  // civetweb's accept loop sees the stop flag only when its poll() returns, which without traffic
+  // takes its full 2 s quantum; a loopback connection during mg_stop() wakes it at once.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(ctx_);
+    stopped.store(true);
+  });
+  while (!stopped.load()) {
+    Wake();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stopper.join();
+}
+
+void HttpServer::Wake() const {
+  // Only IPv4 listeners are woken; others stop after civetweb's quantum.
+  std::string host = host_.empty() || host_ == "0.0.0.0" ? "127.0.0.1" : host_;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  close(fd);
 }
 
 int HttpServer::Dispatch(mg_connection* conn, void* route_ptr) {

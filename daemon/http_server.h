@@ -58,7 +58,11 @@ class HttpServer {
   HttpServer() = default;
   static int Dispatch(mg_connection* conn, void* route);
 
+  // Opens and closes a loopback connection to the listening port (see the destructor).
+  void Wake() const;
+
   // Set at construction.
+  std::string host_;
   std::vector<std::unique_ptr<Route>> routes_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
