@@ -353,7 +353,8 @@ void AddByShard(Shards& shards, std::span<Item> items, int64_t now_nanos,
   });
   for_each_shard([&](auto& shard, uint32_t begin, uint32_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t k = begin; k < end; ++k) {
-      shard.AddLocked(items[order.items[k]], now_nanos, joined);
+      // Id 0 means "no id" and marks empty table slots: such items are ignored.
+      if (items[order.items[k]].id != 0) shard.AddLocked(items[order.items[k]], now_nanos, joined);
     }
   });
 }

@@ -64,7 +64,8 @@ struct JoinStats {
 // capacity times the entry size (about 100 bytes, including the expiry queue, plus 4 bytes per
 // score).
 //
-// Joined pairs are appended grouped by shard, not in input order.
+// Joined pairs are appended grouped by shard, not in input order. Items with id 0 ("no id") are
+// ignored.
 //
 // Thread-safe. Cost per event: one hash, one probe, amortized O(1) expiry.
 class LabelJoiner {

@@ -313,6 +313,18 @@ TEST_F(LabelJoinerTest, ManyJoinsOfReusedIdsKeepTheTableSmall) {
   EXPECT_EQ(stats.pending_predictions, 0);
 }
 
+TEST_F(LabelJoinerTest, IdZeroIsIgnored) {
+  LabelJoiner joiner(Spec(1000, absl::Hours(1)), 1);
+  EXPECT_THAT(AddPrediction(joiner, Prediction(0, 1, 0), kStart), IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 0, 1, 0, kStart), IsEmpty());
+  AddPrediction(joiner, Prediction(5, 1, 0), kStart);
+  JoinStats stats = joiner.Stats();
+  EXPECT_EQ(stats.pending_predictions, 1);
+  EXPECT_EQ(stats.pending_labels, 0);
+  EXPECT_EQ(stats.joined, 0u);
+  EXPECT_THAT(AddLabel(joiner, 5, 0, 0, kStart), testing::SizeIs(1));
+}
+
 TEST_F(LabelJoinerTest, RandomOperationsMatchASimpleModel) {
   // Ids from a small range collide often in the table, exercising its erase path.
   for (int shards : {1, 3}) {
