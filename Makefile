@@ -9,7 +9,7 @@ ARGS ?=
 # Debian 12 packages the build, the tests and the benchmarks need.
 PACKAGES := build-essential cmake pkg-config git clang-format \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
-  prometheus-cpp-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libboost-math-dev prometheus prometheus-alertmanager \
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-sklearn python3-scipy \
   python3-yaml curl
