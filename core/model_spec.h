@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "core/drift_spec.h"
 
 namespace modelwatch::core {
 
@@ -29,7 +30,7 @@ struct JoinSpec {
 };
 
 // A numeric input feature whose distribution is tracked. Histogram bin edges are fixed once
-// known so counts stay additive across replicas (see core/drift.h).
+// known so counts stay additive across replicas (see core/drift_monitor.h).
 struct FeatureSpec {
   std::string name;
   // Ascending inner edges; values below the first fall in bin 0, at or above the last in the last
@@ -52,6 +53,8 @@ struct ModelSpec {
   // Equal-width bins over [0, 1] for the histograms of each class score and of confidence.
   int score_bins = 20;
   std::vector<FeatureSpec> features;
+  // Drift references, statistics and change detectors (off by default).
+  DriftSpec drift;
 
   // The class count the counters are laid out for.
   int ClassCapacity() const {
