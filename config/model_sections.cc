@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "config/drift_section.h"
 #include "config/sections.h"
 
 namespace modelwatch::config {
@@ -19,12 +20,13 @@ constexpr size_t kMaxWindows = 16;
 constexpr int64_t kMaxBucketsPerWindow = 10'000;
 constexpr size_t kMaxFeatureEdges = kMaxBins - 1;
 
-// The keys `defaults:` accepts, and those of a model entry: the same plus name, classes, features.
+// The keys `defaults:` accepts, and those of a model entry: the same plus name, classes, features
+// and drift.
 constexpr std::array<absl::string_view, 5> kDefaultsKeys = {
     "windows", "join", "max_learned_classes", "calibration_bins", "score_bins"};
-constexpr std::array<absl::string_view, 8> kModelKeys = {
-    "name",       "classes", "windows", "join", "max_learned_classes", "calibration_bins",
-    "score_bins", "features"};
+constexpr std::array<absl::string_view, 9> kModelKeys = {
+    "name",       "classes",  "windows", "join", "max_learned_classes", "calibration_bins",
+    "score_bins", "features", "drift"};
 
 // A model name is a Prometheus-friendly identifier: [a-zA-Z_][a-zA-Z0-9_.:-]*.
 bool IsModelName(absl::string_view name) {
@@ -297,6 +299,8 @@ std::optional<ReadModelEntry> ReadModel(const Field& entry, const core::ModelSpe
                       "applies only to a model that learns its classes; remove it or `classes`");
   }
   if (auto features = mapping->Find("features")) ReadFeatures(*features, spec, diagnostics);
+  // After classes, score_bins and features: a drift reference is checked against them.
+  if (auto drift = mapping->Find("drift")) ReadDriftSection(*drift, spec, diagnostics);
 
   const std::optional<Field> name_field = mapping->Find("name");
   if (!name_field.has_value()) {
