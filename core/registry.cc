@@ -81,6 +81,8 @@ struct Registry::Group {
   // Parallel; a deque so references to writers stay valid as more are added.
   std::vector<ModelVersion*> versions;
   std::deque<WindowedCounters::BucketWriter> writers;
+  // Parallel too: what each version's drift monitor is fed at the end of the group.
+  std::deque<DriftFeed> feeds;
 
   int64_t NowMillis() const { return absl::ToUnixMillis(now); }
 
@@ -152,7 +154,23 @@ struct Registry::Group {
     }
     versions.push_back(version);
     writers.push_back(version->counters.Writer(now));
+    feeds.emplace_back().collect = version->drift != nullptr && version->drift->wants_streams();
     return writers.back();
+  }
+
+  // The drift feed of a version WriterFor() was called for.
+  DriftFeed& FeedFor(const ModelVersion* version) {
+    for (size_t i = 0; i < versions.size(); ++i) {
+      if (versions[i] == version) return feeds[i];
+    }
+    return feeds.back();
+  }
+
+  // Hands each version's feed to its drift monitor.
+  void FeedDrift() {
+    for (size_t i = 0; i < versions.size(); ++i) {
+      if (versions[i]->drift != nullptr) versions[i]->drift->Feed(feeds[i]);
+    }
   }
 };
 
@@ -201,9 +219,12 @@ ModelVersion* Model::FindOrAddVersion(std::string_view name, int max_versions) {
     if (v->name == name) return v.get();
   }
   if (static_cast<int>(versions_.size()) >= max_versions) return nullptr;
+  std::unique_ptr<DriftMonitor> drift;
+  if (spec_.drift.enabled())
+    drift = std::make_unique<DriftMonitor>(spec_, spec_.name, std::string(name));
   versions_.push_back(std::unique_ptr<ModelVersion>(
       new ModelVersion{std::string(name), static_cast<uint32_t>(versions_.size()),
-                       WindowedCounters(layout_, spec_.windows)}));
+                       WindowedCounters(layout_, spec_.windows), std::move(drift)}));
   return versions_.back().get();
 }
 
@@ -281,13 +302,14 @@ void Registry::Ingest(const GroupView& view, int group_index, absl::Time now, In
   }
 
   // The dictionary is resolved once per group; a learned model may grow here.
-  Group g{view, group_index, now, tally, *model, {}, 0, {}, {}};
+  Group g{view, group_index, now, tally, *model, {}, 0, {}, {}, {}};
   g.dictionary.reserve(view.class_names.size());
   for (std::string_view name : view.class_names) g.dictionary.push_back(model->ResolveClass(name));
   g.num_classes = model->NumClasses();
 
   if (!view.predicted.empty()) IngestPredictions(g);
   if (!view.labels.empty()) IngestLabels(g);
+  g.FeedDrift();
 }
 
 void Registry::IngestPredictions(Group& g) {
@@ -343,7 +365,11 @@ void Registry::IngestPredictions(Group& g) {
   }
 
   const BucketLayout& layout = g.model.layout();
+  if (version->drift != nullptr) {
+    version->drift->BeforeBatch(version->counters, g.now, [&g] { return g.model.ClassNames(); });
+  }
   WindowedCounters::BucketWriter& w = g.WriterFor(version);
+  DriftFeed& feed = g.FeedFor(version);
   std::vector<PendingPrediction> pending;
   std::vector<float> row(static_cast<size_t>(v.scores.empty() ? 0 : g.num_classes));
   for (size_t i = 0; i < n; ++i) {
@@ -378,6 +404,7 @@ void Registry::IngestPredictions(Group& g) {
       continue;
     }
     ++g.tally.accepted_predictions;
+    ++feed.predictions;
 
     // Scores in model class order; dictionary names the model lacks are dropped.
     w.Add(layout.prediction(predicted));
@@ -395,6 +422,7 @@ void Registry::IngestPredictions(Group& g) {
       w.Add(layout.scored());
       w.AddSum(layout.confidence_sum(), top);
       w.Add(layout.confidence_histogram(layout.ScoreBin(top)));
+      feed.AddConfidence(top);
     }
     for (size_t f = 0; f < v.features.size(); ++f) {
       const std::vector<double>& edges = g.model.spec().features[feature_of[f]].edges;
@@ -407,6 +435,7 @@ void Registry::IngestPredictions(Group& g) {
 
     if (actual >= 0) {
       Evaluate(layout, w, actual, predicted, row);
+      feed.AddError(actual != predicted);
       continue;
     }
     const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
@@ -425,6 +454,7 @@ void Registry::IngestPredictions(Group& g) {
   for (const JoinedPair& pair : joined) {
     w.Add(layout.joined());
     Evaluate(layout, w, pair.actual, pair.prediction.predicted, pair.prediction.scores);
+    feed.AddError(pair.actual != pair.prediction.predicted);
   }
 }
 
@@ -476,6 +506,7 @@ void Registry::IngestLabels(Group& g) {
     WindowedCounters::BucketWriter& w = g.WriterFor(version);
     w.Add(layout.joined());
     Evaluate(layout, w, pair.actual, pair.prediction.predicted, pair.prediction.scores);
+    g.FeedFor(version).AddError(pair.actual != pair.prediction.predicted);
   }
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/drift_monitor.h"
 #include "core/label_joiner.h"
 #include "core/model_spec.h"
 #include "core/reject_reason.h"
@@ -47,11 +48,13 @@ struct GroupView {
   std::span<const int64_t> label_timestamp_ms;
 };
 
-// One version of a model: its counters. Created on first sight of the version.
+// One version of a model: its counters, and its drift monitor when the model's spec enables
+// drift (null otherwise). Created on first sight of the version.
 struct ModelVersion {
   std::string name;
   uint32_t handle;
   WindowedCounters counters;
+  std::unique_ptr<DriftMonitor> drift;
 };
 
 // One model: its spec, class list (fixed, or learned as events arrive), versions and joiner.
@@ -128,6 +131,11 @@ class Model {
 // loss term (scores clipped to [eps, 1 - eps] with eps the double epsilon, the row normalized,
 // -log p[true]), the Brier terms (p_c - [true == c])^2 on raw scores, and the calibration bin of
 // the top score (right when the first argmax is the true class).
+//
+// Drift: for a version with a DriftMonitor, a batch of predictions first lets it freeze a due
+// capture (DriftMonitor::BeforeBatch), and at the end of the group the version's counted
+// predictions, the error of each evaluation and the confidence of each scored prediction are
+// handed to it once (DriftMonitor::Feed), one lock per version per group.
 //
 // Thread-safe. Cost per group: a reader lock on the model map, one mutex per model for the
 // class dictionary and the version, one per joiner shard touched; per event, counter adds.
