@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/bucket_layout.h"
+#include "core/drift_monitor.h"
 #include "core/label_joiner.h"
 #include "core/report.h"
 #include "core/writer_slot.h"
@@ -279,6 +280,62 @@ void AddJoinStats(ModelFamilies& f, const Labels& base, const core::JoinStats& s
   f.lag.metric.push_back(std::move(m));
 }
 
+// The drift families (docs/drift.md), fed for versions that have a drift monitor.
+struct DriftFamilies {
+  explicit DriftFamilies(Families& f)
+      : histogram(f.Add("modelwatch_signal_histogram_total",
+                        "Events by drift signal and bin (bin is the class, or the upper edge).",
+                        MetricType::Counter)),
+        reference(f.Add("modelwatch_drift_reference_total",
+                        "Reference counts by drift signal and bin.", MetricType::Gauge)),
+        drift(f.Add("modelwatch_drift",
+                    "Drift statistic of a signal in the window against its "
+                    "reference.",
+                    MetricType::Gauge)),
+        detections(f.Add("modelwatch_drift_detections_total",
+                         "Changes detected by a streaming change detector.", MetricType::Counter)),
+        detector_state(f.Add("modelwatch_drift_detector_state",
+                             "Current state of a streaming change detector.", MetricType::Gauge)),
+        state_errors(f.Add("modelwatch_drift_state_errors_total",
+                           "Captured drift references that could not be saved or loaded.",
+                           MetricType::Counter)) {}
+
+  MetricFamily &histogram, &reference, &drift, &detections, &detector_state, &state_errors;
+};
+
+void AddHistograms(MetricFamily& family, const Labels& base, const core::DriftReference& signals) {
+  for (const auto& [signal, h] : signals.signals) {
+    for (size_t b = 0; b < h.counts.size(); ++b) {
+      Sample(family, With(base, {{"signal", signal}, {"bin", core::SignalBinLabel(h, b)}}),
+             h.counts[b]);
+    }
+  }
+}
+
+void AddDrift(DriftFamilies& f, const core::Model& model, const core::ModelVersion& version,
+              const Labels& base, const std::vector<std::string>& classes,
+              const core::Counts& cumulative, absl::Time now) {
+  core::DriftMonitor& monitor = *version.drift;
+  AddHistograms(f.histogram, base,
+                core::ReadSignals(model.spec(), model.layout(), classes, cumulative));
+  for (const core::DriftSample& s : monitor.Compute(version.counters, classes, now)) {
+    Sample(f.drift,
+           With(base, {{"window", s.window}, {"signal", s.signal}, {"statistic", s.statistic}}),
+           s.value);
+  }
+  if (std::shared_ptr<const core::DriftReference> reference = monitor.reference()) {
+    AddHistograms(f.reference, base, *reference);
+  }
+  for (const core::DetectorSample& d : monitor.Detectors()) {
+    Labels labels = With(base, {{"detector", d.detector}, {"stream", d.stream}});
+    Sample(f.detections, labels, static_cast<double>(d.detections));
+    for (const auto& [field, value] : d.state) {
+      Sample(f.detector_state, With(labels, {{"field", field}}), value);
+    }
+  }
+  Sample(f.state_errors, base, static_cast<double>(monitor.state_errors()));
+}
+
 }  // namespace
 
 Exporter::Exporter(core::Registry& registry, const IngestCounters& counters,
@@ -298,6 +355,7 @@ std::vector<prometheus::MetricFamily> Exporter::Collect(absl::Time now) const {
   // ModelFamilies and the families below hold references into `all`: no reallocation allowed.
   families.all.reserve(64);
   ModelFamilies f(families);
+  DriftFamilies drift(families);
 
   std::vector<core::Model*> models = registry_.Models();
   for (const core::Model* model : models) {
@@ -308,7 +366,11 @@ std::vector<prometheus::MetricFamily> Exporter::Collect(absl::Time now) const {
 
     for (const core::ModelVersion* version : model->Versions()) {
       Labels base = With(model_labels, {{"version", VersionLabel(version->name)}});
-      AddCumulative(f, layout, base, classes, version->counters.Cumulative());
+      const core::Counts cumulative = version->counters.Cumulative();
+      AddCumulative(f, layout, base, classes, cumulative);
+      if (version->drift != nullptr) {
+        AddDrift(drift, *model, *version, base, classes, cumulative, now);
+      }
       const std::vector<core::WindowSpec>& windows = version->counters.windows();
       for (size_t w = 0; w < windows.size(); ++w) {
         AddWindow(f, layout, With(base, {{"window", windows[w].name}}), classes,
