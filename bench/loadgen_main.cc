@@ -44,6 +44,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/load_batch.h"
 #include "grpcpp/grpcpp.h"
 #include "modelwatch/v1/ingest.grpc.pb.h"
 
@@ -77,71 +78,20 @@ ABSL_FLAG(int, server_pid, 0,
 namespace {
 
 namespace v1 = ::modelwatch::v1;
+namespace bench = ::modelwatch::bench;
 
 struct Settings {
   std::string target;
-  std::string model;
-  std::string version;
-  int classes = 10;
-  bool class_names = true;
-  int batch = 256;
+  bench::LoadBatchShape shape;
   int streams = 1;
   bool unary = false;
   absl::Duration measured;
   int64_t batches = 0;
   absl::Duration warmup;
-  bool scores = true;
-  bool ids = true;
-  bool labelled = true;
-  bool timestamps = false;
-  int features = 0;
   int prebuilt = 8;
-  double accuracy = 0.8;
   uint64_t seed = 1;
   int server_pid = 0;
 };
-
-// Builds one batch of `s.batch` events of one model. Scores are a flat Dirichlet(1) draw per row
-// (exponential draws normalized to sum 1), the predicted class is the row's top score, and the
-// label equals it with probability `s.accuracy`.
-v1::Batch BuildBatch(const Settings& s, std::mt19937_64& rng) {
-  std::exponential_distribution<float> gamma1(1.0f);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::uniform_int_distribution<int> any_class(0, s.classes - 1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-
-  v1::Batch batch;
-  v1::ModelEvents* group = batch.add_groups();
-  group->set_model(s.model);
-  group->set_version(s.version);
-  if (s.class_names) {
-    for (int c = 0; c < s.classes; ++c) group->add_class_names(absl::StrCat("c", c));
-  }
-
-  v1::Predictions* p = group->mutable_predictions();
-  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
-  std::vector<float> row(s.classes);
-  for (int i = 0; i < s.batch; ++i) {
-    float sum = 0;
-    for (float& x : row) sum += (x = gamma1(rng));
-    for (float& x : row) x = std::min(x / sum, 1.0f);
-    const int predicted = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
-
-    p->add_predicted(predicted);
-    if (s.scores) {
-      for (float x : row) p->add_scores(x);
-    }
-    if (s.labelled) p->add_label(unit(rng) < s.accuracy ? predicted : any_class(rng));
-    if (s.ids) p->add_ids(0);  // Filled in before each send.
-    if (s.timestamps) p->add_timestamp_ms(now_ms);
-  }
-  for (int f = 0; f < s.features; ++f) {
-    v1::FeatureColumn* column = p->add_features();
-    column->set_name(absl::StrCat("f", f));
-    for (int i = 0; i < s.batch; ++i) column->add_values(normal(rng));
-  }
-  return batch;
-}
 
 // One stream's counters, written by its thread and read by the main thread.
 struct alignas(64) StreamCounters {
@@ -172,7 +122,7 @@ class StreamSender {
   StreamSender(const Settings& s, int index, const RunControl& control, StreamCounters& counters)
       : s_(s), control_(control), counters_(counters), next_id_((uint64_t{1} + index) << 40) {
     std::mt19937_64 rng(s.seed * 1000003 + index);
-    for (int i = 0; i < s.prebuilt; ++i) batches_.push_back(BuildBatch(s, rng));
+    for (int i = 0; i < s.prebuilt; ++i) batches_.push_back(bench::BuildLoadBatch(s.shape, rng));
     batch_bytes_ = batches_[0].ByteSizeLong();
 
     // Each stream gets its own connection: a local subchannel pool stops gRPC from sharing one
@@ -192,9 +142,9 @@ class StreamSender {
   // The next batch to send, with fresh ids.
   const v1::Batch& NextBatch() {
     v1::Batch& batch = batches_[sent_ % batches_.size()];
-    if (s_.ids) {
+    if (s_.shape.ids) {
       uint64_t* ids = batch.mutable_groups(0)->mutable_predictions()->mutable_ids()->mutable_data();
-      for (int i = 0; i < s_.batch; ++i) ids[i] = next_id_++;
+      for (int i = 0; i < s_.shape.events; ++i) ids[i] = next_id_++;
     }
     return batch;
   }
@@ -208,7 +158,7 @@ class StreamSender {
 
   void Sent() {
     ++sent_;
-    counters_.events.fetch_add(s_.batch, std::memory_order_relaxed);
+    counters_.events.fetch_add(s_.shape.events, std::memory_order_relaxed);
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -238,7 +188,7 @@ class StreamSender {
     writer->WritesDone();
     const grpc::Status status = writer->Finish();
 
-    result.events_sent = sent_ * s_.batch;
+    result.events_sent = sent_ * s_.shape.events;
     result.batches_sent = sent_;
     if (!status.ok()) {
       result.error =
@@ -263,7 +213,7 @@ class StreamSender {
       Sent();
       Tally(reply, result);
     }
-    result.events_sent = sent_ * s_.batch;
+    result.events_sent = sent_ * s_.shape.events;
     result.batches_sent = sent_;
     return result;
   }
@@ -311,33 +261,33 @@ uint64_t TotalEvents(const std::vector<StreamCounters>& counters) {
 // Reads and checks the flags; returns an error message or "".
 std::string ReadSettings(Settings& s) {
   s.target = absl::GetFlag(FLAGS_target);
-  s.model = absl::GetFlag(FLAGS_model);
-  s.version = absl::GetFlag(FLAGS_version);
-  s.classes = absl::GetFlag(FLAGS_classes);
-  s.class_names = absl::GetFlag(FLAGS_class_names);
-  s.batch = absl::GetFlag(FLAGS_one_event_per_message) ? 1 : absl::GetFlag(FLAGS_batch);
+  s.shape.model = absl::GetFlag(FLAGS_model);
+  s.shape.version = absl::GetFlag(FLAGS_version);
+  s.shape.classes = absl::GetFlag(FLAGS_classes);
+  s.shape.class_names = absl::GetFlag(FLAGS_class_names);
+  s.shape.events = absl::GetFlag(FLAGS_one_event_per_message) ? 1 : absl::GetFlag(FLAGS_batch);
+  s.shape.scores = absl::GetFlag(FLAGS_scores);
+  s.shape.ids = absl::GetFlag(FLAGS_ids);
+  s.shape.labelled = absl::GetFlag(FLAGS_labelled);
+  s.shape.timestamps = absl::GetFlag(FLAGS_timestamps);
+  s.shape.features = absl::GetFlag(FLAGS_features);
+  s.shape.accuracy = absl::GetFlag(FLAGS_accuracy);
   s.streams = absl::GetFlag(FLAGS_streams);
   s.measured = absl::Seconds(absl::GetFlag(FLAGS_seconds));
   s.batches = absl::GetFlag(FLAGS_batches);
   s.warmup = absl::Seconds(absl::GetFlag(FLAGS_warmup));
-  s.scores = absl::GetFlag(FLAGS_scores);
-  s.ids = absl::GetFlag(FLAGS_ids);
-  s.labelled = absl::GetFlag(FLAGS_labelled);
-  s.timestamps = absl::GetFlag(FLAGS_timestamps);
-  s.features = absl::GetFlag(FLAGS_features);
   s.prebuilt = absl::GetFlag(FLAGS_prebuilt);
-  s.accuracy = absl::GetFlag(FLAGS_accuracy);
   s.seed = absl::GetFlag(FLAGS_seed);
   s.server_pid = absl::GetFlag(FLAGS_server_pid);
 
   const std::string rpc = absl::GetFlag(FLAGS_rpc);
   if (rpc != "stream" && rpc != "send") return "--rpc must be \"stream\" or \"send\"";
   s.unary = rpc == "send";
-  if (s.classes < 1) return "--classes must be at least 1";
-  if (s.batch < 1) return "--batch must be at least 1";
+  if (s.shape.classes < 1) return "--classes must be at least 1";
+  if (s.shape.events < 1) return "--batch must be at least 1";
   if (s.streams < 1) return "--streams must be at least 1";
   if (s.prebuilt < 1) return "--prebuilt must be at least 1";
-  if (s.features < 0) return "--features must not be negative";
+  if (s.shape.features < 0) return "--features must not be negative";
   if (s.batches <= 0 && s.measured <= absl::ZeroDuration()) {
     return "set --seconds or --batches to a positive value";
   }
@@ -419,22 +369,23 @@ int main(int argc, char** argv) {
   }
 
   const double events_per_second = elapsed > 0 ? measured_events / elapsed : 0;
-  const double bytes_per_event = static_cast<double>(senders[0]->batch_bytes()) / s.batch;
+  const double bytes_per_event = static_cast<double>(senders[0]->batch_bytes()) / s.shape.events;
   std::printf(
       "target=%s rpc=%s batch=%d streams=%d classes=%d scores=%d ids=%d labelled=%d features=%d "
       "seconds=%.3f events=%llu events_per_second=%.0f batches_per_second=%.0f "
       "mib_per_second=%.1f bytes_per_event=%.1f server_ns_per_event=%.1f "
       "client_ns_per_event=%.1f sent=%llu accepted=%llu rejected=%llu ok=%s\n",
-      s.target.c_str(), s.unary ? "send" : "stream", s.batch, s.streams, s.classes, s.scores, s.ids,
-      s.labelled, s.features, elapsed, static_cast<unsigned long long>(measured_events),
-      events_per_second, events_per_second / s.batch,
-      events_per_second * bytes_per_event / (1 << 20), bytes_per_event, server_ns_per_event,
-      client_ns_per_event, static_cast<unsigned long long>(total.events_sent),
+      s.target.c_str(), s.unary ? "send" : "stream", s.shape.events, s.streams, s.shape.classes,
+      s.shape.scores, s.shape.ids, s.shape.labelled, s.shape.features, elapsed,
+      static_cast<unsigned long long>(measured_events), events_per_second,
+      events_per_second / s.shape.events, events_per_second * bytes_per_event / (1 << 20),
+      bytes_per_event, server_ns_per_event, client_ns_per_event,
+      static_cast<unsigned long long>(total.events_sent),
       static_cast<unsigned long long>(total.accepted),
       static_cast<unsigned long long>(total.rejected), first_error.empty() ? "true" : "false");
   std::fprintf(stderr, "loadgen: %s\n",
                absl::StrFormat("%.2f M events/s over %.2f s (%d stream(s), batch %d)",
-                               events_per_second / 1e6, elapsed, s.streams, s.batch)
+                               events_per_second / 1e6, elapsed, s.streams, s.shape.events)
                    .c_str());
   if (!first_error.empty()) {
     std::fprintf(stderr, "loadgen: FAILED: %s\n", first_error.c_str());
