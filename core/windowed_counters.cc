@@ -99,7 +99,7 @@ struct alignas(64) WindowedCounters::Shard {
 };
 
 WindowedCounters::WindowedCounters(std::shared_ptr<const BucketLayout> layout,
-                                   std::vector<WindowSpec> windows)
+                                   std::vector<WindowSpec> windows, bool keep_previous)
     : layout_(std::move(layout)),
       windows_(std::move(windows)),
       base_seconds_(0),
@@ -113,9 +113,9 @@ WindowedCounters::WindowedCounters(std::shared_ptr<const BucketLayout> layout,
 
   for (const WindowSpec& w : windows_) {
     int64_t epochs = LengthEpochs(w);
-    rings_.push_back(Ring{GranularitySeconds(w) / base_seconds_, epochs, ring_slots_,
-                          static_cast<size_t>(epochs) + 1});
-    ring_slots_ += static_cast<size_t>(epochs) + 1;
+    const size_t slots = static_cast<size_t>(keep_previous ? 2 * epochs : epochs) + 1;
+    rings_.push_back(Ring{GranularitySeconds(w) / base_seconds_, epochs, ring_slots_, slots});
+    ring_slots_ += slots;
   }
 }
 

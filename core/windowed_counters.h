@@ -35,11 +35,13 @@ namespace modelwatch::core {
 // Windows: each window's granularity is used in whole seconds, at least 1s, and its length in
 // whole granularities, at least one (rounded up); ValidateWindows() says whether a list needs no
 // such adjustment. A window keeps length/granularity + 1 ring slots, so a reader whose `now`
-// lags a writer by one granularity still sees its whole window.
+// lags a writer by one granularity still sees its whole window. With `keep_previous` a window
+// keeps 2 x length/granularity + 1 slots, so Window(i, now - length) also reads the window just
+// before the current one (a drift reference of the same length).
 //
 // Memory: per shard written so far, (2 + R) x (layout.num_counts() + layout.num_sums()) x 8
 // bytes of buckets, plus R x 8 bytes of ring epoch tags, plus 64 bytes of shard header, where R
-// is the sum over windows of (length/granularity + 1); plus 8 bytes per shard table entry
+// is the sum over windows of their ring slots; plus 8 bytes per shard table entry
 // (Capacity() + 1 entries, fixed at construction). Shards are allocated on a slot's first write
 // and kept until destruction.
 //
@@ -47,7 +49,8 @@ namespace modelwatch::core {
 // time) and readers.
 class WindowedCounters {
  public:
-  WindowedCounters(std::shared_ptr<const BucketLayout> layout, std::vector<WindowSpec> windows);
+  WindowedCounters(std::shared_ptr<const BucketLayout> layout, std::vector<WindowSpec> windows,
+                   bool keep_previous = false);
   ~WindowedCounters();
 
   WindowedCounters(const WindowedCounters&) = delete;
@@ -96,9 +99,9 @@ class WindowedCounters {
   Counts Cumulative() const;
   // The window `index` (into the windows given at construction) as seen at `now`; zero counts
   // for an index out of range. A ring keeps one window plus one granularity, so `now` must not
-  // lag the shards' latest writes by more than one granularity: an earlier `now` (say, the
-  // previous window, `now - length`) sees only what the rings have not reused yet, which is
-  // incomplete.
+  // lag the shards' latest writes by more than one granularity, or by one window plus one
+  // granularity with `keep_previous`; an earlier `now` sees only what the rings have not reused
+  // yet, which is incomplete.
   Counts Window(int index, absl::Time now) const;
 
   const BucketLayout& layout() const { return *layout_; }

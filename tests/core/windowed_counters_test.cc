@@ -197,6 +197,30 @@ TEST_F(WindowedCountersTest, RandomBatchesMatchABruteForceOracle) {
   EXPECT_EQ(PerClass(counters_.Cumulative()), all);
 }
 
+// One event per 15s for 20 minutes: the 5m window before the current one holds 20 events when
+// the rings keep it, and only what the ring has not reused otherwise.
+TEST_F(WindowedCountersTest, KeepPreviousKeepsTheWindowBeforeTheCurrentOne) {
+  WindowedCounters kept(layout_, DefaultWindows(), /*keep_previous=*/true);
+  for (int i = 0; i < 80; ++i) {
+    clock_.Set(kMidnight + absl::Seconds(15 * i));
+    Predict(kept, 0);
+    Predict(counters_, 0);
+  }
+
+  const absl::Time now = clock_.Now();  // 00:19:45, in the 80th 15s bucket
+  EXPECT_EQ(Total(kept.Window(k5m, now)), 20u);
+  EXPECT_EQ(Total(kept.Window(k5m, now - absl::Minutes(5))), 20u);
+  EXPECT_EQ(Total(kept.Window(k1h, now - absl::Hours(1))), 0u);
+  EXPECT_EQ(Total(counters_.Window(k5m, now)), 20u);
+  // Without it the ring (21 folded buckets, 00:14:30 to 00:19:30; 00:19:45 is still active)
+  // keeps only the previous window's last two buckets.
+  EXPECT_EQ(Total(counters_.Window(k5m, now - absl::Minutes(5))), 2u);
+
+  const size_t width = layout_->num_counts() + layout_->num_sums();
+  const size_t extra_slots = 20 + 30 + 24;
+  EXPECT_EQ(kept.MemoryBytes() - counters_.MemoryBytes(), extra_slots * (width + 1) * 8);
+}
+
 TEST_F(WindowedCountersTest, SeveralWritersGiveExactTotals) {
   constexpr int kThreads = 4, kBatches = 2000, kPerBatch = 37;
   std::vector<std::thread> writers;
