@@ -220,11 +220,13 @@ ModelVersion* Model::FindOrAddVersion(std::string_view name, int max_versions) {
   }
   if (static_cast<int>(versions_.size()) >= max_versions) return nullptr;
   std::unique_ptr<DriftMonitor> drift;
-  if (spec_.drift.enabled())
+  if (spec_.drift.enabled()) {
     drift = std::make_unique<DriftMonitor>(spec_, spec_.name, std::string(name));
+  }
+  const bool keep_previous = drift != nullptr && drift->needs_previous_window();
   versions_.push_back(std::unique_ptr<ModelVersion>(
       new ModelVersion{std::string(name), static_cast<uint32_t>(versions_.size()),
-                       WindowedCounters(layout_, spec_.windows), std::move(drift)}));
+                       WindowedCounters(layout_, spec_.windows, keep_previous), std::move(drift)}));
   return versions_.back().get();
 }
 
