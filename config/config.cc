@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/alerts.h"
+#include "config/drift_section.h"
 #include "config/sections.h"
 #include "config/sha256.h"
 #include "config/yaml_field.h"
@@ -17,13 +18,14 @@ namespace {
 
 // Top-level sections in dependency order: `defaults` before `models`, since each model starts
 // from the defaults. A new section is one row here and a parser in its own file.
-constexpr std::array<Section, 6> kSections = {{
+constexpr std::array<Section, 7> kSections = {{
     {"server", ParseServerSection},
     {"accept_unknown_models", ParseAcceptUnknownModels},
     {"limits", ParseLimitsSection},
     {"defaults", ParseDefaultsSection},
     {"models", ParseModelsSection},
     {"alerts", ParseAlertsSection},
+    {"state_dir", ParseStateDirSection},
 }};
 
 constexpr std::string_view kDefaultConfig =
