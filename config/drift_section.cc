@@ -5,7 +5,9 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -232,6 +234,70 @@ bool Validate(const Options& options, const Field& at, Diagnostics& diagnostics)
   return false;
 }
 
+// Reads a detector's options from `mapping` over `options`.
+void ReadPageHinkley(const Mapping& m, core::PageHinkleyOptions& o, Diagnostics& diagnostics) {
+  ReadNumberInto(m, "delta", true, o.delta, diagnostics);
+  ReadNumberInto(m, "threshold", false, o.threshold, diagnostics);
+  ReadIntInto(m, "min_instances", 1, o.min_instances, diagnostics);
+  ReadNumberInto(m, "alpha", false, o.alpha, diagnostics);
+}
+
+void ReadAdwin(const Mapping& m, core::AdwinOptions& o, Diagnostics& diagnostics) {
+  ReadNumberInto(m, "delta", false, o.delta, diagnostics);
+  ReadIntInto(m, "max_buckets", 1, o.max_buckets, diagnostics);
+  ReadIntInto(m, "clock", 1, o.clock, diagnostics);
+  ReadIntInto(m, "min_window_length", 1, o.min_window_length, diagnostics);
+  ReadIntInto(m, "grace_period", 0, o.grace_period, diagnostics);
+}
+
+// Reads a detector that runs on both streams: its options at the top apply to both; `error:`
+// and `confidence:` hold overrides for one stream, and `streams:` lists the streams it runs on
+// (both by default).
+template <typename Detector, typename Options, size_t N>
+void ReadTwoStreamDetector(const Field& field, const std::array<absl::string_view, N>& option_keys,
+                           void (*read)(const Mapping&, Options&, Diagnostics&),
+                           std::optional<Options>& on_error, std::optional<Options>& on_confidence,
+                           Diagnostics& diagnostics) {
+  std::vector<absl::string_view> keys(option_keys.begin(), option_keys.end());
+  keys.insert(keys.end(), {"error", "confidence", "streams"});
+  const std::optional<Mapping> mapping = ReadMapping(field, keys, diagnostics);
+  if (!mapping.has_value()) return;
+  Options shared;
+  read(*mapping, shared, diagnostics);
+
+  bool run_error = true;
+  bool run_confidence = true;
+  if (auto streams = mapping->Find("streams")) {
+    run_error = run_confidence = false;
+    if (auto entries = ReadSequence(*streams, diagnostics)) {
+      for (const Field& entry : *entries) {
+        std::optional<std::string> name = ReadString(entry, diagnostics);
+        if (name == "error") {
+          run_error = true;
+        } else if (name == "confidence") {
+          run_confidence = true;
+        } else if (name.has_value()) {
+          diagnostics.Error(entry, absl::StrCat(DescribeValue(entry.node),
+                                                " is not a stream; use error or confidence"));
+        }
+      }
+    }
+  }
+  for (auto [stream, run, out] : {std::tuple{"error", run_error, &on_error},
+                                  std::tuple{"confidence", run_confidence, &on_confidence}}) {
+    if (!run) continue;
+    Options options = shared;
+    Field at = field;
+    if (auto override_field = mapping->Find(stream)) {
+      at = *override_field;
+      if (auto m = ReadMapping(*override_field, option_keys, diagnostics)) {
+        read(*m, options, diagnostics);
+      }
+    }
+    if (Validate<Detector>(options, at, diagnostics)) *out = options;
+  }
+}
+
 void ReadDetectors(const Field& field, DriftSpec& drift, Diagnostics& diagnostics) {
   static constexpr std::array<absl::string_view, 3> kKeys = {"page_hinkley", "adwin", "ddm"};
   const std::optional<Mapping> mapping = ReadMapping(field, kKeys, diagnostics);
@@ -240,27 +306,14 @@ void ReadDetectors(const Field& field, DriftSpec& drift, Diagnostics& diagnostic
   if (auto f = mapping->Find("page_hinkley")) {
     static constexpr std::array<absl::string_view, 4> kPh = {"delta", "threshold", "min_instances",
                                                              "alpha"};
-    if (auto m = ReadMapping(*f, kPh, diagnostics)) {
-      core::PageHinkleyOptions o;
-      ReadNumberInto(*m, "delta", true, o.delta, diagnostics);
-      ReadNumberInto(*m, "threshold", false, o.threshold, diagnostics);
-      ReadIntInto(*m, "min_instances", 1, o.min_instances, diagnostics);
-      ReadNumberInto(*m, "alpha", false, o.alpha, diagnostics);
-      if (Validate<core::PageHinkley>(o, *f, diagnostics)) drift.page_hinkley = o;
-    }
+    ReadTwoStreamDetector<core::PageHinkley>(*f, kPh, ReadPageHinkley, drift.page_hinkley_error,
+                                             drift.page_hinkley_confidence, diagnostics);
   }
   if (auto f = mapping->Find("adwin")) {
     static constexpr std::array<absl::string_view, 5> kAdwin = {
         "delta", "max_buckets", "clock", "min_window_length", "grace_period"};
-    if (auto m = ReadMapping(*f, kAdwin, diagnostics)) {
-      core::AdwinOptions o;
-      ReadNumberInto(*m, "delta", false, o.delta, diagnostics);
-      ReadIntInto(*m, "max_buckets", 1, o.max_buckets, diagnostics);
-      ReadIntInto(*m, "clock", 1, o.clock, diagnostics);
-      ReadIntInto(*m, "min_window_length", 1, o.min_window_length, diagnostics);
-      ReadIntInto(*m, "grace_period", 0, o.grace_period, diagnostics);
-      if (Validate<core::Adwin>(o, *f, diagnostics)) drift.adwin = o;
-    }
+    ReadTwoStreamDetector<core::Adwin>(*f, kAdwin, ReadAdwin, drift.adwin_error,
+                                       drift.adwin_confidence, diagnostics);
   }
   if (auto f = mapping->Find("ddm")) {
     static constexpr std::array<absl::string_view, 3> kDdm = {"warning", "drift", "min_samples"};

@@ -142,20 +142,23 @@ DriftMonitor::DriftMonitor(const ModelSpec& spec, std::string model, std::string
     return detectors_.back();
   };
   // Options were validated with the config; a failure here leaves the detector out.
-  for (const char* stream : {"error", "confidence"}) {
-    if (spec_.drift.page_hinkley) {
-      if (auto d = PageHinkley::Create(*spec_.drift.page_hinkley); d.ok()) {
-        add("page_hinkley", stream).page_hinkley = *std::move(d);
-      }
-    }
-    if (spec_.drift.adwin) {
-      if (auto d = Adwin::Create(*spec_.drift.adwin); d.ok()) {
-        add("adwin", stream).adwin = *std::move(d);
-      }
+  const DriftSpec& d = spec_.drift;
+  for (auto [stream, options] : {std::pair{"error", &d.page_hinkley_error},
+                                 std::pair{"confidence", &d.page_hinkley_confidence}}) {
+    if (!options->has_value()) continue;
+    if (auto made = PageHinkley::Create(**options); made.ok()) {
+      add("page_hinkley", stream).page_hinkley = *std::move(made);
     }
   }
-  if (spec_.drift.ddm) {
-    if (auto d = Ddm::Create(*spec_.drift.ddm); d.ok()) add("ddm", "error").ddm = *std::move(d);
+  for (auto [stream, options] :
+       {std::pair{"error", &d.adwin_error}, std::pair{"confidence", &d.adwin_confidence}}) {
+    if (!options->has_value()) continue;
+    if (auto made = Adwin::Create(**options); made.ok()) {
+      add("adwin", stream).adwin = *std::move(made);
+    }
+  }
+  if (d.ddm) {
+    if (auto made = Ddm::Create(*d.ddm); made.ok()) add("ddm", "error").ddm = *std::move(made);
   }
   if (captures() && !spec_.drift.state_dir.empty()) LoadState();
 }

@@ -37,14 +37,19 @@ struct DriftSpec {
   // events of the signal.
   double min_samples = 100;
 
-  // Streaming change detectors, each run on the stream of per-event errors (1 when an evaluated
-  // prediction was wrong) and on confidence (the top score of each scored prediction); DDM only
-  // on errors. Absent: not run.
-  std::optional<PageHinkleyOptions> page_hinkley;
-  std::optional<AdwinOptions> adwin;
+  // Streaming change detectors on the stream of per-event errors (1 when an evaluated prediction
+  // was wrong) and on confidence (the top score of each scored prediction), each with its own
+  // options because the two streams differ in scale and variance; DDM runs on errors only.
+  // Absent: not run.
+  std::optional<PageHinkleyOptions> page_hinkley_error;
+  std::optional<PageHinkleyOptions> page_hinkley_confidence;
+  std::optional<AdwinOptions> adwin_error;
+  std::optional<AdwinOptions> adwin_confidence;
   std::optional<DdmOptions> ddm;
 
-  bool HasDetectors() const { return page_hinkley || adwin || ddm; }
+  bool HasDetectors() const {
+    return page_hinkley_error || page_hinkley_confidence || adwin_error || adwin_confidence || ddm;
+  }
   bool enabled() const { return reference != Reference::kNone || HasDetectors(); }
 };
 
