@@ -303,6 +303,13 @@ bool EntryReader::ReadDrift(AlertSpec& alert) {
       !Forbid("class", "not for signal: drift; use distribution: score:<class>")) {
     return false;
   }
+  for (const Target& target : targets_) {
+    if (target.spec->drift.reference != core::DriftSpec::Reference::kNone) continue;
+    return Fail(*entry_.Find("signal"),
+                absl::StrCat(target.describe,
+                             " computes no drift statistics: give it a drift reference, such "
+                             "as drift: {reference: {capture_events: 10000}} (docs/drift.md)"));
+  }
   if (alert.scope == AlertScope::kFleet) {
     return Fail(*entry_.Find("scope"),
                 "drift is computed by each daemon against its reference; use scope: replica");

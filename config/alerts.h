@@ -51,7 +51,8 @@ enum class AlertScope {
 //     average: macro               # for precision_average, recall_average, f1_average
 //     class: fraud                 # for precision, recall, f1, support, brier_score
 //     distribution: predicted_class  # for drift: predicted_class, label, confidence,
-//                                  #   score:<class>, feature:<name>
+//                                  #   score:<class>, feature:<name>; the model needs a
+//                                  #   drift reference (its `drift:` section)
 //     statistic: psi               # for drift: psi, kl, js, hellinger, tv, linf, wasserstein,
 //                                  #   chi2_pvalue, ks_statistic, ks_pvalue
 //     window: 1h                   # a window name of the model (gauges, drift); a duration

@@ -130,6 +130,9 @@ models:
     windows:
       - {name: 1m, length: 1m, granularity: 10s}
       - {name: 1h, length: 1h, granularity: 2m}
+    drift:
+      reference: {capture_events: 200}
+      min_samples: 50
 alerts:
   - name: FleetChargebackF1Low
     model: fraud

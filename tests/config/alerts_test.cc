@@ -16,7 +16,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Two models; `alerts:` starts on line 13, so an alert's first key is on line 14.
+// Two models; `alerts:` starts on line 15, so an alert's first key is on line 16.
 constexpr char kModels[] = R"yaml(models:
   - name: fraud
     classes: [legit, fraud]
@@ -25,6 +25,8 @@ constexpr char kModels[] = R"yaml(models:
       - {name: 1h, length: 1h, granularity: 2m}
     features:
       - {name: amount, edges: [0, 10, 100]}
+    drift:
+      reference: {capture_events: 1000}
   - name: spam
     classes: [ham, spam]
     windows:
@@ -104,28 +106,28 @@ TEST_F(AlertsTest, SpecialKindsGetTheirDefaults) {
 TEST_F(AlertsTest, UnknownModelIsAnErrorListingTheModels) {
   EXPECT_THAT(ErrorOf("  - {name: A, model: fruad, signal: accuracy, window: 5m, op: '<', "
                       "threshold: 1}\n"),
-              HasSubstr("m.yaml:14:22: alerts[0].model: \"fruad\" is not a model of the config; "
+              HasSubstr("m.yaml:16:22: alerts[0].model: \"fruad\" is not a model of the config; "
                         "models: fraud, spam, or \"*\" for every model"));
 }
 
 TEST_F(AlertsTest, WindowMustExistForEveryModelOfAWildcard) {
   EXPECT_THAT(ErrorOf("  - name: A\n    model: \"*\"\n    signal: accuracy\n    window: 1h\n"
                       "    op: '<'\n    threshold: 0.5\n"),
-              HasSubstr("m.yaml:17:13: alerts[0].window: \"1h\" is not a window of model spam; "
+              HasSubstr("m.yaml:19:13: alerts[0].window: \"1h\" is not a window of model spam; "
                         "its windows are 5m"));
 }
 
 TEST_F(AlertsTest, UnknownClassNamesTheModelsClasses) {
   EXPECT_THAT(ErrorOf("  - name: A\n    model: spam\n    signal: f1\n    class: fraud\n"
                       "    window: 5m\n    op: '<'\n    threshold: 0.5\n"),
-              HasSubstr("m.yaml:17:12: alerts[0].class: \"fraud\" is not a class of model spam; "
+              HasSubstr("m.yaml:19:12: alerts[0].class: \"fraud\" is not a class of model spam; "
                         "its classes are ham, spam"));
 }
 
 TEST_F(AlertsTest, UnknownSignalListsTheSignals) {
   EXPECT_THAT(ErrorOf("  - {name: A, model: fraud, signal: f1_macro, window: 5m, op: '<', "
                       "threshold: 1}\n"),
-              HasSubstr("m.yaml:14:37: alerts[0].signal: \"f1_macro\" is not a signal; allowed: "
+              HasSubstr("m.yaml:16:37: alerts[0].signal: \"f1_macro\" is not a signal; allowed: "
                         "accuracy, precision, recall, f1, support,"));
 }
 
@@ -142,6 +144,13 @@ TEST_F(AlertsTest, UnknownDriftStatisticAndFeatureAreErrors) {
   EXPECT_THAT(ErrorOf("  - {name: A, model: fraud, signal: drift, distribution: 'score:spam', "
                       "statistic: psi, window: 5m, op: '>', threshold: 1}\n"),
               HasSubstr("\"spam\" is not a class of model fraud"));
+}
+
+TEST_F(AlertsTest, DriftNeedsADriftReference) {
+  EXPECT_THAT(ErrorOf("  - {name: A, model: spam, signal: drift, distribution: label, "
+                      "statistic: psi, window: 5m, op: '>', threshold: 1}\n"),
+              HasSubstr("m.yaml:16:36: alerts[0].signal: model spam computes no drift "
+                        "statistics: give it a drift reference"));
 }
 
 TEST_F(AlertsTest, MisspelledKeySuggestsTheRightOne) {
@@ -184,8 +193,8 @@ TEST_F(AlertsTest, MissingSelectorsAndBadValuesAreErrors) {
 TEST_F(AlertsTest, DuplicateNamesAreAnError) {
   EXPECT_THAT(ErrorOf("  - {name: A, model: fraud, signal: no_events}\n"
                       "  - {name: A, model: spam, signal: no_events}\n"),
-              HasSubstr("m.yaml:15:12: alerts[1].name: \"A\" is already the name of the alert "
-                        "at line 14; alert names are unique"));
+              HasSubstr("m.yaml:17:12: alerts[1].name: \"A\" is already the name of the alert "
+                        "at line 16; alert names are unique"));
 }
 
 TEST_F(AlertsTest, EveryBadAlertIsReported) {
