@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/substitute.h"
 #include "config/config.h"
+#include "core/drift_stats.h"
 #include "core/model_spec.h"
 #include "yaml-cpp/yaml.h"
 
@@ -113,7 +114,39 @@ std::string Recorded(absl::string_view metric, absl::string_view operation,
 }
 
 // The recording rules of one window; see GenerateRules() in rules.h.
-Group FleetGroup(const RecordedWindow& w) {
+// The expression that turns `counts` (labelled model, version, signal, bin) into the smoothed
+// distribution the population stability index uses (core/drift_stats.h):
+// (count / total + eps) / (1 + bins * eps) per signal.
+std::string SmoothedDistribution(absl::string_view counts) {
+  const std::string per_signal = "on (model, version, signal) group_left ()";
+  return absl::Substitute(
+      "($0 / $1 sum by (model, version, signal) ($0) + $2)\n  / $1\n"
+      "(1 + $2 * count by (model, version, signal) ($0))",
+      counts, per_signal, absl::StrCat(core::kDriftSmoothingEpsilon));
+}
+
+// Window-independent drift rules: the reference histograms summed across replicas (a fixed
+// reference counts once per replica, which leaves its proportions unchanged).
+Group FleetDriftReferenceGroup() {
+  Group group{"modelwatch_fleet_drift_reference", {}};
+  const std::string sum = "model:modelwatch_drift_reference:sum";
+  group.rules.push_back(
+      Rule{sum,
+           "",
+           "sum by (model, version, signal, bin) (modelwatch_drift_reference_total)",
+           "",
+           {},
+           {}});
+  group.rules.push_back(Rule{"model:modelwatch_drift_reference:smoothed_ratio",
+                             "",
+                             SmoothedDistribution(sum),
+                             "",
+                             {},
+                             {}});
+  return group;
+}
+
+Group FleetGroup(const RecordedWindow& w, bool drift) {
   const std::string by = "model, version, window";
   const std::string by_class = "model, version, window, class";
   const std::string selector = absl::StrCat("{window=", PromString(w.name), w.model_matcher, "}");
@@ -192,6 +225,24 @@ Group FleetGroup(const RecordedWindow& w) {
   record(absl::StrCat("job:modelwatch_events_rejected:ratio_", NameSuffix(w.name)),
          absl::Substitute("$0\n  /\n(($0 + ($1 or $0 * 0)) > 0)", rejected, accepted),
          {{"window", w.name}});
+
+  // Fleet drift: the population stability index of each signal's histogram, summed across
+  // replicas over the window's length, against the summed reference.
+  if (drift) {
+    const std::string histogram = Recorded("signal_histogram", "increase", w.name);
+    const std::string smoothed = Recorded("signal_histogram", "smoothed_ratio", w.name);
+    const std::string reference = "model:modelwatch_drift_reference:smoothed_ratio";
+    record(histogram, absl::Substitute("sum by (model, version, signal, bin) "
+                                       "(increase(modelwatch_signal_histogram_total$0[$1]))",
+                                       model_selector, range));
+    record(smoothed, SmoothedDistribution(histogram));
+    record(absl::StrCat("model:modelwatch_drift:psi_", NameSuffix(w.name)),
+           absl::Substitute("sum by (model, version, signal) (\n"
+                            "  ($0 - on (model, version, signal, bin) $1)\n"
+                            "    * ln($0 / on (model, version, signal, bin) $1)\n)",
+                            smoothed, reference),
+           {{"window", w.name}, {"statistic", "psi"}});
+  }
   return group;
 }
 
@@ -337,7 +388,14 @@ AlertRule BuildAlertRule(const AlertSpec& alert) {
 absl::StatusOr<std::string> GenerateRules(const Config& config, const RuleOptions& options) {
   const std::vector<AlertSpec>& alerts = config.alerts;
   std::vector<Group> groups;
-  for (const RecordedWindow& w : RecordedWindows(config)) groups.push_back(FleetGroup(w));
+  // Drift rules only when some model compares against a reference.
+  bool drift = config.registry.accept_unknown_models &&
+               config.registry.default_spec.drift.reference != core::DriftSpec::Reference::kNone;
+  for (const core::ModelSpec& spec : config.models) {
+    drift = drift || spec.drift.reference != core::DriftSpec::Reference::kNone;
+  }
+  if (drift) groups.push_back(FleetDriftReferenceGroup());
+  for (const RecordedWindow& w : RecordedWindows(config)) groups.push_back(FleetGroup(w, drift));
   if (!alerts.empty()) {
     Group& group = groups.emplace_back(Group{"modelwatch_alerts", {}});
     for (const AlertSpec& alert : alerts) {

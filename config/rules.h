@@ -43,6 +43,12 @@ struct RuleOptions {
 //                                               window's length, from counters
 //   job:modelwatch_events_rejected:ratio_W      rejected / received events, over the window's
 //                                               length, from counters
+// and, when some model has a drift reference:
+//   model:modelwatch_drift_reference:sum        reference histograms summed across replicas
+//   model:modelwatch_signal_histogram:increase_W  increase of the signal histograms over the
+//                                               window's length, summed across replicas
+//   model:modelwatch_drift:psi_W{signal, statistic="psi"}  the population stability index of the
+//                                               two, smoothed as core/drift_stats.h smooths it
 // Per class, the classes are those that occur as a true or predicted class in the window, and a
 // 0/0 precision or recall is 0: the numbers equal scikit-learn's (labels=None, zero_division=0)
 // on the union of the replicas' events. The windowed counts (modelwatch_window_confusion) are

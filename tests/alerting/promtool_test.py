@@ -68,17 +68,25 @@ class GeneratedRulesTest(unittest.TestCase):
             with self.subTest(config=name):
                 self.check(text, name.replace(" ", "_") + ".yml")
 
+    def test_no_drift_rules_without_a_drift_reference(self):
+        rules = yaml.safe_load(read(self.check("models: [{name: m, classes: [a, b]}]\n",
+                                               "plain.yml")))
+        self.assertEqual([g["name"] for g in rules["groups"]],
+                         ["modelwatch_fleet_5m", "modelwatch_fleet_1h", "modelwatch_fleet_24h"])
+        self.assertNotIn("drift", read(os.path.join(self.tmp, "plain.yml")))
+
     def test_one_group_of_recording_rules_per_window(self):
         rules = yaml.safe_load(read(self.check(read(os.path.join(TESTDATA, "every_kind.yaml")),
                                                "r.yml")))
         names = [g["name"] for g in rules["groups"]]
-        self.assertEqual(names, ["modelwatch_fleet_5m", "modelwatch_fleet_1h", "modelwatch_alerts"])
+        self.assertEqual(names, ["modelwatch_fleet_drift_reference", "modelwatch_fleet_5m",
+                                 "modelwatch_fleet_1h", "modelwatch_alerts"])
         # The 1h window exists for fraud only, so its rules are restricted to fraud.
-        first_1h = rules["groups"][1]["rules"][0]
+        first_1h = rules["groups"][2]["rules"][0]
         self.assertEqual(first_1h["record"], "model:modelwatch_confusion:sum_1h")
         self.assertIn('model=~"fraud"', first_1h["expr"])
-        self.assertNotIn("model=", rules["groups"][0]["rules"][0]["expr"])
-        alerts = [r["alert"] for r in rules["groups"][2]["rules"]]
+        self.assertNotIn("model=", rules["groups"][1]["rules"][0]["expr"])
+        alerts = [r["alert"] for r in rules["groups"][3]["rules"]]
         self.assertEqual(len(alerts), 9)
 
     def test_kubernetes_format_is_a_prometheus_rule_with_the_same_groups(self):
