@@ -46,6 +46,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/load_batch.h"
+#include "daemon/process_tuning.h"
 #include "grpcpp/grpcpp.h"
 #include "modelwatch/v1/ingest.grpc.pb.h"
 
@@ -303,9 +304,8 @@ int main(int argc, char** argv) {
       "Streams batches of prediction events to a modelwatch.v1.Ingest server and reports "
       "events/s.");
   absl::ParseCommandLine(argc, argv);
-  // Debian's Abseil checks every absl::Mutex acquisition (gRPC's included) for lock-order cycles;
-  // that bookkeeping is not what the load test measures.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The client gets the same process settings as both servers, so it is no bottleneck of its own.
+  modelwatch::daemon::TuneProcessForIngest();
   Settings s;
   if (const std::string error = ReadSettings(s); !error.empty()) {
     std::fprintf(stderr, "loadgen: %s\n", error.c_str());

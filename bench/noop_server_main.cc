@@ -22,6 +22,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/process_tuning.h"
 #include "grpcpp/grpcpp.h"
 #include "modelwatch/v1/ingest.grpc.pb.h"
 
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
       "A modelwatch.v1.Ingest server that decodes and discards every batch: the baseline for "
       "the ingest load test.");
   absl::ParseCommandLine(argc, argv);
+  modelwatch::daemon::TuneProcessForIngest();
 
   // Signals are taken by sigwait() below, so every thread gRPC starts must inherit the mask.
   sigset_t signals;

@@ -26,6 +26,7 @@
 #include "daemon/daemon.h"
 #include "daemon/debug_flags.h"
 #include "daemon/logging.h"
+#include "daemon/process_tuning.h"
 
 ABSL_FLAG(std::string, config, "",
           "Path of the YAML config (models, classes, windows, server addresses). Without it the "
@@ -158,6 +159,7 @@ int Run(int argc, char** argv) {
   options.revision = MODELWATCH_REVISION;
 
   // Before any thread starts: signals go to sigwait() below, and writer slots are fixed.
+  TuneProcessForIngest();
   sigset_t signals = BlockShutdownSignals();
   core::WriterSlot::SetCapacity(writer_slots);
 
