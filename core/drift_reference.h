@@ -79,6 +79,22 @@ absl::Status SaveDriftReferenceFile(const DriftReference& reference, const std::
 // score:<class>, feature:<name>); InvalidArgument for a name of neither form.
 absl::StatusOr<bool> IsCategoricalSignal(absl::string_view signal);
 
+// The bin of value `v` for ascending inner edges: the number of edges <= v (std::upper_bound's
+// index). A binary search whose steps are conditional moves rather than branches, so random
+// values cost no branch mispredictions: log2(edges.size()) dependent steps of a few cycles
+// (about 15 ns for 19 edges). NaN falls in bin 0.
+inline int EdgeBin(const std::vector<double>& edges, double v) {
+  const double* e = edges.data();
+  size_t n = edges.size();
+  if (n == 0) return 0;
+  while (n > 1) {
+    const size_t half = n / 2;
+    e = e[half] <= v ? e + half : e;
+    n -= half;
+  }
+  return static_cast<int>(e - edges.data()) + (*e <= v ? 1 : 0);
+}
+
 // The positions of a continuous signal's bins for the Wasserstein distance. Score signals
 // (confidence, score:<class>) with K bins: the bin midpoints (b + 0.5) / K. Feature signals with
 // inner edges e_0 < ... < e_{m-1}: the midpoint of each inner bin, and for the two open bins the
