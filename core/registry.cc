@@ -428,10 +428,7 @@ void Registry::IngestPredictions(Group& g) {
     }
     for (size_t f = 0; f < v.features.size(); ++f) {
       const std::vector<double>& edges = g.model.spec().features[feature_of[f]].edges;
-      const int bin =
-          static_cast<int>(std::upper_bound(edges.begin(), edges.end(),
-                                            static_cast<double>(v.features[f].values[i])) -
-                           edges.begin());
+      const int bin = EdgeBin(edges, static_cast<double>(v.features[f].values[i]));
       w.Add(layout.feature_histogram(feature_of[f], bin));
     }
 
