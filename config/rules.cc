@@ -1,6 +1,7 @@
 #include "config/rules.h"
 
 #include <algorithm>
+#include <charconv>
 #include <string>
 #include <utility>
 #include <vector>
@@ -286,7 +287,12 @@ std::string Matchers(const AlertSpec& alert, bool with_window) {
   return absl::StrJoin(matchers, ", ");
 }
 
-std::string ThresholdText(double threshold) { return absl::StrCat(threshold); }
+// The shortest text that reads back as exactly `threshold` (StrCat would round to 6 digits).
+std::string ThresholdText(double threshold) {
+  char buffer[32];
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), threshold);
+  return std::string(buffer, result.ptr);
+}
 
 std::string NoEventsExpr(const AlertSpec& alert) {
   const std::string selector =

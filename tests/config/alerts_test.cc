@@ -237,7 +237,7 @@ TEST(GenerateRulesTest, AlertExpressionsSelectTheRightSeries) {
   - {name: B, model: spam, signal: f1, class: spam, scope: fleet, window: 5m, op: "<=",
      threshold: 0.25}
   - {name: C, model: fraud, signal: drift, distribution: predicted_class, statistic: psi,
-     window: 1h, op: ">", threshold: 0.2}
+     window: 1h, op: ">", threshold: 0.123456789012}
 )yaml"),
                                               "m.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -247,7 +247,7 @@ TEST(GenerateRulesTest, AlertExpressionsSelectTheRightSeries) {
             "model:modelwatch_f1:ratio_5m{model=\"spam\", window=\"5m\", class=\"spam\"} <= 0.25");
   EXPECT_EQ(BuildAlertRule(config->alerts[2]).expr,
             "modelwatch_drift{model=\"fraud\", window=\"1h\", signal=\"predicted_class\", "
-            "statistic=\"psi\"} > 0.2");
+            "statistic=\"psi\"} > 0.123456789012");
 
   absl::StatusOr<std::string> rules = GenerateRules(*config, RuleOptions{});
   ASSERT_TRUE(rules.ok()) << rules.status();
