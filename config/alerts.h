@@ -124,6 +124,7 @@ std::vector<AlertSpec> ParseAlerts(const Field& section, const Config& config,
 
 // The `alerts:` section parser of ParseConfig()'s section table: ParseAlerts() against the models
 // read so far (the table runs it after `models:`), storing the result in draft.config.alerts.
+// Does nothing when earlier sections had errors: the models it checks against are incomplete.
 void ParseAlertsSection(const Field& section, ConfigDraft& draft, Diagnostics& diagnostics);
 
 // "<", "<=", ">" or ">=".
