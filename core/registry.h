@@ -78,9 +78,10 @@ class Model {
 
  private:
   friend class Registry;
-  // Resolves a class name to its index, learning it if the model learns classes. Returns -1 for
-  // an unknown name (fixed list) and -2 when the learned list is full.
-  int ResolveClass(std::string_view name);
+  // Resolves class names to their indices into `out`, learning new ones if the model learns
+  // classes: -1 for an unknown name (fixed list), -2 when the learned list is full. Takes the
+  // model's lock once for reading, and once more for writing only when a name is new.
+  void ResolveClasses(std::span<const std::string_view> names, std::vector<int>& out);
   // The version with this name, created if new; nullptr when the version cap is reached.
   ModelVersion* FindOrAddVersion(std::string_view name, int max_versions);
   // The version with this handle, or nullptr.

@@ -204,10 +204,11 @@ TEST_F(ConfigTest, HashIsSha256OfTheText) {
 // Each validation error names the file, line, column, field path and what is allowed.
 
 TEST_F(ConfigTest, UnknownTopLevelKeyIsRejected) {
-  const std::string error = Error("models: []\nalerts: []\n");
-  EXPECT_THAT(error, HasSubstr("test.yaml:2:1: alerts: unknown key \"alerts\""));
+  const std::string error = Error("models: []\nalarms: []\n");
+  EXPECT_THAT(error, HasSubstr("test.yaml:2:1: alarms: unknown key \"alarms\"; did you mean "
+                               "\"alerts\"?"));
   EXPECT_THAT(error, HasSubstr("Allowed keys: server, accept_unknown_models, limits, defaults, "
-                               "models"));
+                               "models, alerts, state_dir"));
 }
 
 TEST_F(ConfigTest, MisspelledKeySuggestsTheKnownOne) {
