@@ -46,9 +46,7 @@ class BucketLayout {
   // Histogram of the top score over all scored predictions.
   size_t confidence_histogram(int bin) const { return confidence_histogram_ + bin; }
   // Histogram of each feature's values.
-  size_t feature_histogram(int feature, int bin) const {
-    return feature_offsets_[feature] + bin;
-  }
+  size_t feature_histogram(int feature, int bin) const { return feature_offsets_[feature] + bin; }
   // Predictions that carried an id (candidates for a join), and joins made (counted when the
   // later of prediction and label arrives).
   size_t with_id() const { return with_id_; }
