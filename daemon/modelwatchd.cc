@@ -109,7 +109,7 @@ void LogTotals(const IngestCounters& counters) {
 
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "modelwatchd: monitoring sidecar for ML model servers.\n"
+      "monitoring sidecar for ML model servers.\n"
       "Receives predictions and labels over gRPC and serves model quality on /metrics.\n"
       "Usage: modelwatchd [--config=modelwatch.yaml] [--grpc_listen=HOST:PORT] "
       "[--http_listen=HOST:PORT]");
