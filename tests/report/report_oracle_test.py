@@ -224,19 +224,17 @@ class ModelOracle:
 
     def series(self, now, out):
         self.expire(now)
-        k = len(self.classes)
         model = {"model": self.name}
         for version, records in self.versions.items():
             base = dict(model, version=version)
             cumulative_series(out, base, self.classes, records["predictions"],
                               records["evaluations"], self.bins)
             for name, length, granularity in self.windows:
-                def inside(t):
-                    newest = now // granularity
-                    return newest - length // granularity < t // granularity <= newest
+                window = (now, length, granularity)
                 window_series(out, dict(base, window=name), self.classes,
-                              [p for p in records["predictions"] if inside(p.t)],
-                              [e for e in records["evaluations"] if inside(e.t)], self.bins)
+                              [p for p in records["predictions"] if in_window(p.t, *window)],
+                              [e for e in records["evaluations"] if in_window(e.t, *window)],
+                              self.bins)
         for kind in ("prediction", "label"):
             put(out, "modelwatch_join_expired_total", dict(model, kind=kind),
                 self.stats["expired_" + kind])
@@ -255,7 +253,13 @@ class ModelOracle:
         if self.accepted["prediction"] or self.accepted["label"]:
             for kind, n in self.accepted.items():
                 put(out, "modelwatch_events_accepted_total", dict(model, kind=kind), n)
-        assert k == len(self.classes)
+
+
+def in_window(t, now, length, granularity):
+    """Whether an event that arrived at `t` counts in the window at `now`: its bucket,
+    floor(t / granularity), is one of the window's last length / granularity buckets."""
+    newest = now // granularity
+    return newest - length // granularity < t // granularity <= newest
 
 
 def join_shard(id_):
@@ -534,7 +538,6 @@ class Session:
                               [hashlib.sha256(self.config.encode()).hexdigest()])
         self.test.assertEqual([v for k, v in scraped.items() if k[0] in IDENTITY], [1.0, 1.0])
         return actual, expected
-
 
     def assert_join_conserves_entries(self, scraped, model, what):
         """From the daemon's numbers alone, whatever its hashing: every prediction with an id
