@@ -21,6 +21,7 @@ import hashlib
 import math
 import os
 import sys
+import threading
 import unittest
 import warnings
 from dataclasses import dataclass
@@ -502,6 +503,33 @@ class Session:
         for g in groups:
             self.models[g.model].ingest(self.now, g)
 
+    def stream_concurrently(self, *streams):
+        """Sends each list of batches on its own stream, all at once from as many threads, so
+        that several server threads write the same counters. The order in which the daemon
+        applies the threads' batches is unknown, so every prediction carries its label inline:
+        nothing waits for a join, and the counts do not depend on the order."""
+        built = [[self.build(groups) for groups in batches] for batches in streams]
+        replies = [None] * len(built)
+
+        def run(i):
+            replies[i] = self.client.stream(built[i])
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(built))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for batches, reply in zip(streams, replies):
+            self.test.assertIsNotNone(reply)
+            self.batches["stream"] += len(batches)
+            groups = [g for groups in batches for g in groups]
+            self.test.assertTrue(all(p.label is not None for g in groups for p in g.predictions))
+            self.test.assertEqual(list(reply.rejected), [])
+            self.test.assertEqual(reply.accepted_predictions,
+                                  sum(len(g.predictions) for g in groups))
+            for g in groups:
+                self.models[g.model].ingest(self.now, g)
+
     def advance(self, seconds):
         self.now += seconds
         self.test.assertEqual(self.daemon.advance_clock(seconds), self.now)
@@ -625,7 +653,8 @@ class ReportOracleTest(unittest.TestCase):
     def test_imbalanced_twelve_classes_with_scores(self):
         """5,000 inline-labelled events of an imbalanced 12-class model with Dirichlet scores:
         rare classes, predictions that are not the top score, exact ties, one-hot and all-zero
-        score rows, and a batch without scores (left out of the score metrics)."""
+        score rows, and a batch without scores (left out of the score metrics). Half the events
+        come on two concurrent streams, so that the windows sum several writers' counters."""
         rng = np.random.default_rng(1201)
         k = 12
         classes = [f"k{c:02d}" for c in range(k)]
@@ -655,7 +684,8 @@ class ReportOracleTest(unittest.TestCase):
         s.send(*[batch(lo, lo + 240) for lo in range(0, 2400, 240)])
         s.check("first stream")
         s.advance(20)
-        s.send(*[batch(lo, lo + 240) for lo in range(2400, n, 240)])
+        s.stream_concurrently([batch(lo, lo + 240) for lo in range(2400, 3600, 240)],
+                              [batch(lo, lo + 240) for lo in range(3600, n, 240)])
         y_plain = rng.choice(k, size=200, p=prior / prior.sum())
         s.send([Group("imbalanced", classes, [
             Pred(classes[(c + int(rng.integers(0, 2))) % k], label=classes[c]) for c in y_plain])])
