@@ -13,6 +13,11 @@ namespace modelwatch::core {
 // created (from its class capacity, calibration bins, score bins and features) and shared by
 // every bucket of the model, so adding two buckets is a loop over two arrays.
 //
+// The distribution histograms (per-class score, confidence and feature histograms) are what drift
+// statistics are computed from. has_histograms() says whether they have slots; when it is false
+// they take none, the ingest path skips them, and their accessors must not be called (the slot
+// they return belongs to another counter).
+//
 // Immutable after construction; thread-safe. Every accessor is a multiply-add.
 class BucketLayout {
  public:
@@ -23,6 +28,8 @@ class BucketLayout {
   int score_bins() const { return score_bins_; }
   int num_features() const { return static_cast<int>(feature_bins_.size()); }
   int feature_bins(int f) const { return feature_bins_[f]; }
+  // Whether the score, confidence and feature histograms have slots.
+  bool has_histograms() const { return has_histograms_; }
 
   // Integer counts.
   // Predictions by predicted class, with or without a label.
@@ -39,13 +46,13 @@ class BucketLayout {
   // were right.
   size_t calibration_count(int bin) const { return calibration_count_ + bin; }
   size_t calibration_correct(int bin) const { return calibration_correct_ + bin; }
-  // Histogram of each class's score over all scored predictions.
+  // Histogram of each class's score over all scored predictions (only with has_histograms()).
   size_t score_histogram(int cls, int bin) const {
     return score_histogram_ + static_cast<size_t>(cls) * score_bins_ + bin;
   }
-  // Histogram of the top score over all scored predictions.
+  // Histogram of the top score over all scored predictions (only with has_histograms()).
   size_t confidence_histogram(int bin) const { return confidence_histogram_ + bin; }
-  // Histogram of each feature's values.
+  // Histogram of each feature's values (only with has_histograms()).
   size_t feature_histogram(int feature, int bin) const { return feature_offsets_[feature] + bin; }
   // Predictions that carried an id (candidates for a join), and joins made (counted when the
   // later of prediction and label arrives).
@@ -78,6 +85,7 @@ class BucketLayout {
   int num_classes_;
   int calibration_bins_;
   int score_bins_;
+  bool has_histograms_;
   std::vector<int> feature_bins_;
   std::vector<size_t> feature_offsets_;
   size_t predictions_, confusion_, scored_, evaluated_scored_, calibration_count_,

@@ -109,6 +109,8 @@ DriftReference ReadSignals(const ModelSpec& spec, const BucketLayout& layout,
     out.signals.emplace("label", std::move(label));
   }
 
+  // Models without drift configured keep no score or feature histograms.
+  if (!layout.has_histograms()) return out;
   const int bins = layout.score_bins();
   std::vector<double> score_edges;
   for (int b = 1; b < bins; ++b) score_edges.push_back(static_cast<double>(b) / bins);

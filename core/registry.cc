@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <utility>
@@ -93,44 +94,158 @@ class NegLogSum {
   int64_t exponent_ = 0;
 };
 
+// Sums of a group's evaluated predictions, added to the bucket once per group (Flush): a class's
+// Brier term or a bin's confidence goes into a plain double here rather than into an atomic slot,
+// which keeps the per-class loop of Evaluate() free of memory-ordering constraints (it
+// vectorizes) and makes the bucket's sum slots one update per group.
+struct EvaluationSums {
+  explicit EvaluationSums(const BucketLayout& layout)
+      : brier(static_cast<size_t>(layout.num_classes())),
+        calibration_confidence(static_cast<size_t>(layout.calibration_bins())) {}
+
+  void Flush(const BucketLayout& layout, WindowedCounters::BucketWriter& w) {
+    if (!log_loss.empty()) w.AddSum(layout.log_loss_sum(), log_loss.Take());
+    if (confidence != 0) w.AddSum(layout.confidence_sum(), std::exchange(confidence, 0.0));
+    if (!evaluated) return;
+    for (size_t c = 0; c < brier.size(); ++c) {
+      w.AddSum(layout.brier_sum(static_cast<int>(c)), std::exchange(brier[c], 0.0));
+    }
+    for (size_t b = 0; b < calibration_confidence.size(); ++b) {
+      w.AddSum(layout.calibration_confidence_sum(static_cast<int>(b)),
+               std::exchange(calibration_confidence[b], 0.0));
+    }
+    evaluated = false;
+  }
+
+  NegLogSum log_loss;
+  double confidence = 0;
+  bool evaluated = false;
+  std::vector<double> brier;
+  std::vector<double> calibration_confidence;
+};
+
+// The sum of a row's scores clipped to [eps, 1 - eps], in four independent chains: a single
+// chain of dependent double additions would cost its latency per class on every evaluation.
+inline double ClippedSum(const float* p, int k) {
+  double s[4] = {0, 0, 0, 0};
+  int c = 0;
+  for (; c + 4 <= k; c += 4) {
+    for (int j = 0; j < 4; ++j) s[j] += std::min(std::max<double>(p[c + j], kEps), 1 - kEps);
+  }
+  for (; c < k; ++c) s[0] += std::min(std::max<double>(p[c], kEps), 1 - kEps);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 // Adds one evaluated prediction. `p` holds `k` scores in model class order (k == 0: no scores);
 // a class learned after the prediction was made (index >= k) has score 0. `top` is TopOf(p, k).
-// The log loss term goes into `log_loss`, which the caller adds to the bucket once per group.
+// Counts go to the bucket; sums go to `sums`, which the caller flushes once per group.
 void Evaluate(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int actual,
-              int predicted, const float* p, int k, TopScore top, NegLogSum& log_loss) {
+              int predicted, const float* p, int k, TopScore top, EvaluationSums& sums) {
   w.Add(layout.confusion(actual, predicted));
   if (k == 0) return;
   w.Add(layout.evaluated_scored());
+  sums.evaluated = true;
 
   // Log loss as scikit-learn computes it: clip every score of the row to [eps, 1 - eps],
   // normalize the row, -log p[actual]. Classes without a score clip to eps. The Brier sum of
   // class c gains (p_c - [c == actual])^2, added as p_c^2 for every class and 1 - 2 p_actual for
   // the true class.
   const int classes = std::max(k, actual + 1);
-  double clipped_sum = (classes - k) * kEps;
-  for (int c = 0; c < k; ++c) {
-    const double s = p[c];
-    clipped_sum += std::min(std::max(s, kEps), 1 - kEps);
-    w.AddSum(layout.brier_sum(c), s * s);
-  }
+  const double clipped_sum = (classes - k) * kEps + ClippedSum(p, k);
+  double* brier = sums.brier.data();
+  for (int c = 0; c < k; ++c) brier[c] += static_cast<double>(p[c]) * p[c];
   const double p_actual = actual < k ? p[actual] : 0.0;
-  w.AddSum(layout.brier_sum(actual), 1.0 - 2.0 * p_actual);
-  log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
+  brier[actual] += 1.0 - 2.0 * p_actual;
+  sums.log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
 
+  // Right or wrong is an added 1 or 0, not a branch: labels are as unpredictable as errors.
   const int bin = layout.CalibrationBin(top.score);
   w.Add(layout.calibration_count(bin));
-  if (top.cls == actual) w.Add(layout.calibration_correct(bin));
-  w.AddSum(layout.calibration_confidence_sum(bin), top.score);
+  w.Add(layout.calibration_correct(bin), top.cls == actual ? 1 : 0);
+  sums.calibration_confidence[bin] += top.score;
 }
 
 // Evaluates a joined pair on its prediction's version.
 void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                    const JoinedPair& pair, NegLogSum& log_loss) {
+                    const JoinedPair& pair, EvaluationSums& sums) {
   const std::vector<float>& scores = pair.prediction.scores;
   const int k = static_cast<int>(scores.size());
   const TopScore top = k == 0 ? TopScore{} : TopOf(scores.data(), k);
   w.Add(layout.joined());
-  Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, top, log_loss);
+  Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, top, sums);
+}
+
+// The float threshold of a double edge: the least float t with (double)t >= edge, so that for
+// every float x, x >= t exactly when (double)x >= edge (as EdgeBin compares).
+float FloatThreshold(double edge) {
+  const float t = static_cast<float>(edge);
+  return static_cast<double>(t) < edge ? std::nextafter(t, std::numeric_limits<float>::infinity())
+                                       : t;
+}
+
+// Adds the score histogram of every class and the confidence histogram for the accepted scored
+// predictions `events` of a group. Column `source[c]` of a row of `stride` scores holds class c's
+// score (-1: the class has no column and scores 0). One class at a time, so the adds of a pass
+// stay within one class's bins.
+void CountScoreHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                          const float* scores, int stride, std::span<const int> source,
+                          std::span<const uint32_t> events, std::span<const float> tops) {
+  const int bins = layout.score_bins();
+  for (size_t c = 0; c < source.size(); ++c) {
+    const size_t base = layout.score_histogram(static_cast<int>(c), 0);
+    if (source[c] < 0) {
+      w.Add(base, events.size());
+      continue;
+    }
+    const float* column = scores + source[c];
+    // Valid scores lie in [0, 1], so a bin needs no lower clamp (see ScoreBin).
+    for (uint32_t i : events) {
+      const double p = column[static_cast<size_t>(i) * stride];
+      w.Add(base + std::min(static_cast<int>(p * static_cast<double>(bins)), bins - 1));
+    }
+  }
+  for (float top : tops) w.Add(layout.confidence_histogram(layout.ScoreBin(top)));
+}
+
+// Four floats, or four int32 counts, in one SSE register (GCC and Clang vector extensions; a
+// comparison of two such vectors gives -1 per lane where it holds, 0 elsewhere).
+using Float4 = float __attribute__((vector_size(16)));
+using Int4 = int32_t __attribute__((vector_size(16)));
+
+// The bins of `n` float values for ascending float thresholds (see FloatThreshold): the number
+// of thresholds at or below each value, as EdgeBin finds it. Values are taken 16 at a time, their
+// counts held in four registers while every threshold is compared against them: a compare and a
+// subtract per four values and threshold, with no dependent search steps per value.
+void BinColumn(std::span<const float> thresholds, const float* x, size_t n, int32_t* bins) {
+  constexpr size_t kVectors = 4;
+  constexpr size_t kBlock = 4 * kVectors;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    Float4 v[kVectors];
+    Int4 count[kVectors] = {};
+    std::memcpy(v, x + i, sizeof(v));
+    for (float t : thresholds) {
+      const Float4 tv = {t, t, t, t};
+      for (size_t k = 0; k < kVectors; ++k) count[k] -= v[k] >= tv;
+    }
+    std::memcpy(bins + i, count, sizeof(count));
+  }
+  for (; i < n; ++i) {
+    int32_t count = 0;
+    for (float t : thresholds) count += x[i] >= t ? 1 : 0;
+    bins[i] = count;
+  }
+}
+
+// Adds feature `f`'s histogram for the accepted predictions `events`, from the group's whole
+// column `values` binned at once. `bins` is scratch space.
+void CountFeatureHistogram(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int f,
+                           std::span<const float> thresholds, std::span<const float> values,
+                           std::span<const uint32_t> events, std::vector<int32_t>& bins) {
+  bins.resize(values.size());
+  BinColumn(thresholds, values.data(), values.size(), bins.data());
+  const size_t base = layout.feature_histogram(f, 0);
+  for (uint32_t i : events) w.Add(base + static_cast<size_t>(bins[i]));
 }
 
 }  // namespace
@@ -150,8 +265,10 @@ struct Registry::Group {
   // Parallel; a deque so references to writers stay valid as more are added.
   std::vector<ModelVersion*> versions;
   std::deque<WindowedCounters::BucketWriter> writers;
-  // Parallel too: what each version's drift monitor is fed at the end of the group.
+  // Parallel too: what each version's drift monitor is fed at the end of the group, and the sums
+  // of its evaluations, added to its bucket then.
   std::deque<DriftFeed> feeds;
+  std::deque<EvaluationSums> sums;
 
   int64_t NowMillis() const { return absl::ToUnixMillis(now); }
 
@@ -234,6 +351,7 @@ struct Registry::Group {
     versions.push_back(version);
     writers.push_back(version->counters.Writer(now));
     feeds.emplace_back().collect = version->drift != nullptr && version->drift->wants_streams();
+    sums.emplace_back(model.layout());
     return writers.back();
   }
 
@@ -245,9 +363,18 @@ struct Registry::Group {
     return feeds.back();
   }
 
-  // Hands each version's feed to its drift monitor.
-  void FeedDrift() {
+  // The evaluation sums of a version WriterFor() was called for.
+  EvaluationSums& SumsFor(const ModelVersion* version) {
     for (size_t i = 0; i < versions.size(); ++i) {
+      if (versions[i] == version) return sums[i];
+    }
+    return sums.back();
+  }
+
+  // Adds each version's evaluation sums to its bucket and hands its feed to its drift monitor.
+  void Finish() {
+    for (size_t i = 0; i < versions.size(); ++i) {
+      sums[i].Flush(model.layout(), writers[i]);
       if (versions[i]->drift != nullptr) versions[i]->drift->Feed(feeds[i]);
     }
   }
@@ -257,6 +384,10 @@ Model::Model(ModelSpec spec)
     : spec_(std::move(spec)),
       layout_(std::make_shared<const BucketLayout>(spec_)),
       joiner_(spec_.join) {
+  for (const FeatureSpec& f : spec_.features) {
+    std::vector<float>& thresholds = feature_thresholds_.emplace_back();
+    for (double edge : f.edges) thresholds.push_back(FloatThreshold(edge));
+  }
   for (const std::string& name : spec_.classes) {
     class_index_.try_emplace(name, static_cast<int>(classes_.size()));
     classes_.push_back(name);
@@ -411,13 +542,13 @@ void Registry::Ingest(const GroupView& view, int group_index, absl::Time now, In
   }
 
   // The dictionary is resolved once per group; a learned model may grow here.
-  Group g{view, group_index, now, tally, *model, {}, 0, {}, {}, {}};
+  Group g{view, group_index, now, tally, *model, {}, 0, {}, {}, {}, {}};
   model->ResolveClasses(view.class_names, g.dictionary);
   g.num_classes = model->NumClasses();
 
   if (!view.predicted.empty()) IngestPredictions(g);
   if (!view.labels.empty()) IngestLabels(g);
-  g.FeedDrift();
+  g.Finish();
 }
 
 void Registry::IngestPredictions(Group& g) {
@@ -478,6 +609,7 @@ void Registry::IngestPredictions(Group& g) {
   }
   WindowedCounters::BucketWriter& w = g.WriterFor(version);
   DriftFeed& feed = g.FeedFor(version);
+  EvaluationSums& sums = g.SumsFor(version);
 
   // Scores: checked for the whole group at once, and used in place when the group's columns are
   // already in model class order; otherwise each row is reordered into `row` (dictionary names
@@ -486,12 +618,14 @@ void Registry::IngestPredictions(Group& g) {
   const bool scores_valid = !scored || ScoresValid(v.scores);
   const bool in_model_order = g.DictionaryIsIdentity();
   const int k = scored ? g.num_classes : 0;
+  const bool histograms = layout.has_histograms();
   std::vector<float> row(static_cast<size_t>(k));
   std::vector<PendingPrediction> pending;
-  NegLogSum log_loss;
-  // Valid scores lie in [0, 1], so a class score's bin needs no lower clamp (see ScoreBin).
-  const int score_histogram = static_cast<int>(layout.score_histogram(0, 0));
-  const int score_bins = layout.score_bins();
+  // The accepted predictions and their top scores, for the histograms counted after the loop.
+  std::vector<uint32_t> accepted;
+  std::vector<float> tops;
+  accepted.reserve(n);
+  if (histograms && scored) tops.reserve(n);
 
   for (size_t i = 0; i < n; ++i) {
     const int event = static_cast<int>(i);
@@ -525,6 +659,7 @@ void Registry::IngestPredictions(Group& g) {
     }
     ++g.tally.accepted_predictions;
     ++feed.predictions;
+    accepted.push_back(static_cast<uint32_t>(i));
 
     w.Add(layout.prediction(predicted));
     const float* p = raw;
@@ -539,23 +674,14 @@ void Registry::IngestPredictions(Group& g) {
         p = row.data();
       }
       top = TopOf(p, k);
-      for (int c = 0, slot = score_histogram; c < k; ++c, slot += score_bins) {
-        w.Add(slot +
-              std::min(static_cast<int>(p[c] * static_cast<double>(score_bins)), score_bins - 1));
-      }
       w.Add(layout.scored());
-      w.AddSum(layout.confidence_sum(), top.score);
-      w.Add(layout.confidence_histogram(layout.ScoreBin(top.score)));
+      sums.confidence += top.score;
+      if (histograms) tops.push_back(top.score);
       feed.AddConfidence(top.score);
-    }
-    for (size_t f = 0; f < v.features.size(); ++f) {
-      const std::vector<double>& edges = g.model.spec().features[feature_of[f]].edges;
-      const int bin = EdgeBin(edges, static_cast<double>(v.features[f].values[i]));
-      w.Add(layout.feature_histogram(feature_of[f], bin));
     }
 
     if (actual >= 0) {
-      Evaluate(layout, w, actual, predicted, p, k, top, log_loss);
+      Evaluate(layout, w, actual, predicted, p, k, top, sums);
       feed.AddError(actual != predicted);
       continue;
     }
@@ -569,16 +695,33 @@ void Registry::IngestPredictions(Group& g) {
         PendingPrediction{id, version->handle, predicted, ts, std::vector<float>(p, p + k)});
   }
 
+  // The distribution histograms, for a model with drift configured, a column at a time.
+  if (histograms) {
+    if (scored) {
+      // Class c's score is in the last dictionary column naming it, as `row` holds it above.
+      std::vector<int> source(static_cast<size_t>(k), -1);
+      for (int j = 0; j < k_dict; ++j) {
+        const int c = in_model_order ? j : g.dictionary[j];
+        if (c >= 0 && c < k) source[c] = j;
+      }
+      CountScoreHistograms(layout, w, v.scores.data(), k_dict, source, accepted, tops);
+    }
+    std::vector<int32_t> bins;
+    for (size_t f = 0; f < v.features.size(); ++f) {
+      CountFeatureHistogram(layout, w, feature_of[f], g.model.FeatureThresholds(feature_of[f]),
+                            v.features[f].values, accepted, bins);
+    }
+  }
+
   // Labels already waiting join now, on this version's counters.
   if (!pending.empty()) {
     std::vector<JoinedPair> joined;
     g.model.joiner().AddPredictions(pending, g.now, joined);
     for (const JoinedPair& pair : joined) {
-      EvaluateJoined(layout, w, pair, log_loss);
+      EvaluateJoined(layout, w, pair, sums);
       feed.AddError(pair.actual != pair.prediction.predicted);
     }
   }
-  if (!log_loss.empty()) w.AddSum(layout.log_loss_sum(), log_loss.Take());
 }
 
 void Registry::IngestLabels(Group& g) {
@@ -627,9 +770,7 @@ void Registry::IngestLabels(Group& g) {
     ModelVersion* version = g.VersionOf(pair.prediction.version);
     if (version == nullptr) continue;
     WindowedCounters::BucketWriter& w = g.WriterFor(version);
-    NegLogSum log_loss;
-    EvaluateJoined(layout, w, pair, log_loss);
-    if (!log_loss.empty()) w.AddSum(layout.log_loss_sum(), log_loss.Take());
+    EvaluateJoined(layout, w, pair, g.SumsFor(version));
     g.FeedFor(version).AddError(pair.actual != pair.prediction.predicted);
   }
 }

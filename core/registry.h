@@ -88,10 +88,14 @@ class Model {
   ModelVersion* VersionByHandle(uint32_t handle);
   // How many classes the model has now (grows while a learned list fills).
   int NumClasses() const;
+  // Feature `f`'s edges as float thresholds: a float value x is at or above edge e exactly when
+  // x >= the threshold, so a column of floats is binned without conversions.
+  const std::vector<float>& FeatureThresholds(int f) const { return feature_thresholds_[f]; }
 
   // Set at construction.
   const ModelSpec spec_;
   const std::shared_ptr<const BucketLayout> layout_;
+  std::vector<std::vector<float>> feature_thresholds_;
   LabelJoiner joiner_;
 
   mutable absl::Mutex mu_;
@@ -125,8 +129,9 @@ class Model {
 // A score column whose dictionary name is not a model class is dropped from the row. A timestamp
 // that is absent or not positive means `now`.
 //
-// Per accepted prediction: counts by predicted class; with scores, the score and confidence
-// histograms and the confidence sum; feature histograms; then, with an inline label, evaluation
+// Per accepted prediction: counts by predicted class; with scores, the confidence sum and, for a
+// model with drift configured, the score and confidence histograms; feature histograms (drift
+// configured too); then, with an inline label, evaluation
 // at once, or with an id, a wait in the joiner. An evaluation (inline, or when a join completes,
 // on the counters of the prediction's version) adds the confusion cell and, with scores, the log
 // loss term (scores clipped to [eps, 1 - eps] with eps the double epsilon, the row normalized,
