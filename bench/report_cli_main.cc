@@ -55,9 +55,11 @@ void Accumulate(const BucketLayout& layout, const Event& e, Counts& counts) {
   const double top = e.scores[top_class];
   counts.counts[layout.scored()] += 1;
   counts.sums[layout.confidence_sum()] += top;
-  counts.counts[layout.confidence_histogram(layout.ScoreBin(top))] += 1;
-  for (size_t c = 0; c < e.scores.size(); ++c) {
-    counts.counts[layout.score_histogram(static_cast<int>(c), layout.ScoreBin(e.scores[c]))] += 1;
+  if (layout.has_histograms()) {
+    counts.counts[layout.confidence_histogram(layout.ScoreBin(top))] += 1;
+    for (size_t c = 0; c < e.scores.size(); ++c) {
+      counts.counts[layout.score_histogram(static_cast<int>(c), layout.ScoreBin(e.scores[c]))] += 1;
+    }
   }
   if (e.actual < 0) return;
   counts.counts[layout.evaluated_scored()] += 1;

@@ -6,9 +6,8 @@ BucketLayout::BucketLayout(const ModelSpec& spec)
     : num_classes_(spec.ClassCapacity()),
       calibration_bins_(spec.calibration_bins),
       score_bins_(spec.score_bins),
-      // TODO(drift-histograms): spec.drift.enabled() once bench/report_cli_main.cc and
-      // tests/core count and read the histograms only for models with drift configured.
-      has_histograms_(true) {
+      // Distribution histograms feed only drift statistics, so only drift models pay for them.
+      has_histograms_(spec.drift.enabled()) {
   const size_t k = static_cast<size_t>(num_classes_);
   size_t next = 0;
   auto take = [&next](size_t n) {

@@ -26,8 +26,9 @@ namespace modelwatch::core {
 // Every drift signal of a model read from its counters: the predicted classes and labels (one
 // bin per name in `classes`, the model's class names in index order), the confidence and each
 // class's score (score_bins equal-width bins on [0, 1], inner edges b / score_bins) and each
-// feature (its FeatureSpec edges). Signals without classes are left out. Pure; cost
-// O(classes^2 + classes x score_bins + feature bins).
+// feature (its FeatureSpec edges). Signals without classes are left out, and the score,
+// confidence and feature signals when the layout has no histograms (a model without drift). Pure;
+// cost O(classes^2 + classes x score_bins + feature bins).
 DriftReference ReadSignals(const ModelSpec& spec, const BucketLayout& layout,
                            const std::vector<std::string>& classes, const Counts& counts);
 

@@ -16,6 +16,7 @@ class BucketLayoutTest : public ::testing::Test {
     spec.calibration_bins = 10;
     spec.score_bins = 20;
     spec.features = {{"amount", {1.0, 10.0, 100.0}}, {"age", {}}};
+    spec.drift.reference = DriftSpec::Reference::kPreviousWindow;
     return spec;
   }
 
@@ -64,6 +65,18 @@ TEST_F(BucketLayoutTest, CountSlotsAreDistinctAndInRange) {
   EXPECT_EQ(distinct.size(), slots.size());
   EXPECT_EQ(slots.size(), layout_.num_counts());
   EXPECT_LT(*distinct.rbegin(), layout_.num_counts());
+}
+
+TEST_F(BucketLayoutTest, ModelsWithoutDriftHaveNoHistograms) {
+  ModelSpec spec = Spec();
+  spec.drift = DriftSpec{};
+  const BucketLayout layout(spec);
+  EXPECT_TRUE(layout_.has_histograms());
+  EXPECT_FALSE(layout.has_histograms());
+  // 3 predictions + 9 confusion + scored + evaluated scored + 10 + 10 calibration + with id +
+  // joined: no score, confidence or feature bins.
+  EXPECT_EQ(layout.num_counts(), 36u);
+  EXPECT_EQ(layout.num_sums(), layout_.num_sums());
 }
 
 TEST_F(BucketLayoutTest, SumSlotsAreDistinctAndInRange) {

@@ -50,6 +50,8 @@ class RegistryTest : public ::testing::Test {
     spec.name = "fraud";
     spec.classes = {"legit", "fraud"};
     spec.features = {FeatureSpec{"amount", {10, 100}}};
+    // Drift on, so the distribution histograms are counted and can be checked.
+    spec.drift.reference = DriftSpec::Reference::kPreviousWindow;
     return spec;
   }
 
