@@ -22,7 +22,8 @@ struct ExporterInfo {
 // Renders /metrics: every series of the README's metric reference, built at scrape time from
 // snapshots of the core (WindowedCounters::Cumulative() and Window(), LabelJoiner::Stats(),
 // ComputeReport(), ComputeConfidence()) and of IngestCounters. Nothing is recorded through
-// prometheus-cpp on the event path; prometheus-cpp only formats the text.
+// prometheus-cpp: Scrape() writes the text exposition itself, the same bytes prometheus-cpp's
+// TextSerializer writes for Collect(), which returns the same series as prometheus-cpp families.
 //
 // Windowed gauges that are undefined in a window (no evaluated predictions, no scores, no ids)
 // are absent rather than zero.
