@@ -159,8 +159,10 @@ awk -v rate_goal="$target_rate" -v ratio_goal="$target_ratio" -v daemon="$daemon
     key = f["mode"] SUBSEP f["server"]
     if (!(f["mode"] in seen)) { seen[f["mode"]] = 1; modes[++n] = f["mode"] }
     if (f["ok"] != "true") { failed[key] = 1; next }
-    if (f["events_per_second"] > rate[key]) rate[key] = f["events_per_second"]
-    ns = f["server_ns_per_event"]
+    # Fields are strings; +0 makes every comparison numeric.
+    eps = f["events_per_second"] + 0
+    if (eps > rate[key] + 0) rate[key] = eps
+    ns = f["server_ns_per_event"] + 0
     if (ns > 0 && (!(key in cost) || ns < cost[key])) cost[key] = ns
   }
   END {
@@ -181,7 +183,7 @@ awk -v rate_goal="$target_rate" -v ratio_goal="$target_ratio" -v daemon="$daemon
       cost_ratio = (nk in cost) && (dk in cost) ? sprintf("%.2f", cost[nk] / cost[dk]) : "-"
       verdict = ""
       if (mode != "one_event_per_message") {
-        verdict = sprintf("%s %.0fM/s, %s %.0f%%", rate[dk] >= rate_goal ? "meets" : "MISSES",
+        verdict = sprintf("%s %.0fM/s, %s %.0f%%", rate[dk] + 0 >= rate_goal + 0 ? "meets" : "MISSES",
           rate_goal / 1e6, ratio >= ratio_goal ? "meets" : "MISSES", ratio_goal * 100)
       }
       printf "%-22s %-14s %12.0f %6.2f %16s %6s  %s\n", mode, daemon, rate[dk], ratio,
