@@ -1,7 +1,7 @@
-// report_cli: reads a stream of evaluated (or unlabeled) predictions, accumulates them into one
-// bucket with the daemon's per-event formulas and prints core::ComputeReport and
-// core::ComputeConfidence as JSON. tests/core/report_oracle_test.py compares that JSON with
-// scikit-learn on the same events.
+// report_cli: reads a stream of evaluated (or unlabeled) predictions, ingests them through
+// core::Registry (the daemon's own per-event path) and prints core::ComputeReport and
+// core::ComputeConfidence of the counters as JSON. tests/core/report_oracle_test.py compares that
+// JSON with scikit-learn on the same events.
 //
 // Input (stdin), whitespace separated:
 //   first line:  <classes> [<calibration bins>]
@@ -11,12 +11,10 @@
 //
 // Exit status: 0 with the JSON on stdout, 2 with a message on stderr for malformed input.
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
-#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,8 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "core/bucket_layout.h"
 #include "core/model_spec.h"
+#include "core/registry.h"
+#include "core/reject_reason.h"
 #include "core/report.h"
 
 namespace modelwatch::core {
@@ -40,48 +41,35 @@ struct Event {
   std::vector<float> scores;  // empty, or one per class
 };
 
-// Adds one prediction (and its evaluation when `actual` is known) to `counts`: the per-event
-// formulas of the ingest path.
-void Accumulate(const BucketLayout& layout, const Event& e, Counts& counts) {
-  counts.counts[layout.prediction(e.predicted)] += 1;
-  if (e.actual >= 0) counts.counts[layout.confusion(e.actual, e.predicted)] += 1;
-  if (e.scores.empty()) return;
+// The events as columns of one group, as a model server would send them: the CLI feeds them
+// through Registry::Ingest, so the report is computed from exactly the counters the daemon keeps.
+struct Columns {
+  std::vector<uint32_t> predicted;
+  std::vector<int32_t> labels;
+  std::vector<float> scores;
 
-  // The top score and its class, ties to the lowest index.
-  int top_class = 0;
-  for (size_t c = 1; c < e.scores.size(); ++c) {
-    if (e.scores[c] > e.scores[top_class]) top_class = static_cast<int>(c);
+  void Add(const Event& e) {
+    predicted.push_back(static_cast<uint32_t>(e.predicted));
+    labels.push_back(e.actual);
+    scores.insert(scores.end(), e.scores.begin(), e.scores.end());
   }
-  const double top = e.scores[top_class];
-  counts.counts[layout.scored()] += 1;
-  counts.sums[layout.confidence_sum()] += top;
-  if (layout.has_histograms()) {
-    counts.counts[layout.confidence_histogram(layout.ScoreBin(top))] += 1;
-    for (size_t c = 0; c < e.scores.size(); ++c) {
-      counts.counts[layout.score_histogram(static_cast<int>(c), layout.ScoreBin(e.scores[c]))] += 1;
-    }
+};
+
+// Ingests `events` (all with scores, or all without) as one group; false when the registry
+// rejected any of them, which would mean the CLI and the daemon disagree on what is valid.
+bool IngestGroup(Registry& registry, const Columns& events, absl::Time now) {
+  if (events.predicted.empty()) return true;
+  GroupView group;
+  group.model = "report_cli";
+  group.predicted = events.predicted;
+  group.inline_labels = events.labels;
+  group.scores = events.scores;
+  IngestTally tally;
+  registry.Ingest(group, 0, now, tally);
+  for (const IngestTally::Rejected& r : tally.rejected) {
+    if (r.count > 0) std::cerr << "rejected by the registry: " << r.first_message << "\n";
   }
-  if (e.actual < 0) return;
-  counts.counts[layout.evaluated_scored()] += 1;
-
-  // Log loss as sklearn's log_loss: clip every score to [eps, 1 - eps], normalize the row.
-  const double eps = std::numeric_limits<double>::epsilon();
-  double row_sum = 0;
-  for (float s : e.scores) row_sum += std::clamp<double>(s, eps, 1 - eps);
-  const double p_true = std::clamp<double>(e.scores[e.actual], eps, 1 - eps) / row_sum;
-  counts.sums[layout.log_loss_sum()] += -std::log(p_true);
-
-  // Brier, one-vs-rest per class, on the raw scores.
-  for (size_t c = 0; c < e.scores.size(); ++c) {
-    const double d = static_cast<double>(e.scores[c]) - (static_cast<int>(c) == e.actual ? 1 : 0);
-    counts.sums[layout.brier_sum(static_cast<int>(c))] += d * d;
-  }
-
-  // Calibration of the top score: right when the top class is the true class.
-  const int bin = layout.CalibrationBin(top);
-  counts.counts[layout.calibration_count(bin)] += 1;
-  if (top_class == e.actual) counts.counts[layout.calibration_correct(bin)] += 1;
-  counts.sums[layout.calibration_confidence_sum(bin)] += top;
+  return tally.TotalRejected() == 0;
 }
 
 std::vector<absl::string_view> Fields(const std::string& line) {
@@ -169,9 +157,11 @@ int Run() {
   spec.name = "report_cli";
   for (int c = 0; c < classes; ++c) spec.classes.push_back(absl::StrCat("c", c));
   spec.calibration_bins = bins;
-  const BucketLayout layout(spec);
-  Counts counts = Counts::Zero(layout);
+  Registry::Options options;
+  options.accept_unknown_models = false;
+  Registry registry({spec}, options);
 
+  Columns scored, unscored;
   for (int line_number = 2; std::getline(std::cin, line); ++line_number) {
     if (Fields(line).empty()) continue;
     absl::StatusOr<Event> e = ParseEvent(line, classes);
@@ -179,9 +169,16 @@ int Run() {
       std::cerr << "line " << line_number << ": " << e.status().message() << "\n";
       return 2;
     }
-    Accumulate(layout, *e, counts);
+    (e->scores.empty() ? unscored : scored).Add(*e);
   }
+  const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  if (!IngestGroup(registry, scored, now) || !IngestGroup(registry, unscored, now)) return 2;
 
+  const Model& model = *registry.Models().front();
+  const BucketLayout& layout = model.layout();
+  const std::vector<const ModelVersion*> versions = model.Versions();
+  const Counts counts =
+      versions.empty() ? Counts::Zero(layout) : versions.front()->counters.Cumulative();
   std::cout << "{\"report\": " << ReportJson(ComputeReport(layout, counts))
             << ", \"confidence\": " << ConfidenceJson(ComputeConfidence(layout, counts)) << "}\n";
   return 0;
