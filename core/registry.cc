@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "core/histogram_binning.h"
 
 namespace modelwatch::core {
 namespace {
@@ -42,6 +43,17 @@ bool ScoresValid(std::span<const float> scores) {
   for (float p : scores) {
     const uint32_t bits = std::bit_cast<uint32_t>(p);
     bad |= static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kNegativeZero);
+  }
+  return bad == 0;
+}
+
+// True when every value is finite (an exponent of all ones is an infinity or a NaN); one
+// branch-free pass, like ScoresValid.
+bool AllFinite(std::span<const float> values) {
+  constexpr uint32_t kExponent = 0x7F800000u;
+  uint32_t bad = 0;
+  for (float x : values) {
+    bad |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x) & kExponent) == kExponent);
   }
   return bad == 0;
 }
@@ -175,77 +187,117 @@ void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& 
   Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, top, sums);
 }
 
-// The float threshold of a double edge: the least float t with (double)t >= edge, so that for
-// every float x, x >= t exactly when (double)x >= edge (as EdgeBin compares).
-float FloatThreshold(double edge) {
-  const float t = static_cast<float>(edge);
-  return static_cast<double>(t) < edge ? std::nextafter(t, std::numeric_limits<float>::infinity())
-                                       : t;
-}
+// Per-thread scratch of CountHistograms, reused across groups.
+struct HistogramScratch {
+  std::vector<uint32_t> counts;
+  std::vector<int32_t> score_bins;
+  std::vector<int32_t> feature_bins;
+  std::vector<int32_t> top_bins;
+};
 
-// Adds the score histogram of every class and the confidence histogram for the accepted scored
-// predictions `events` of a group. Column `source[c]` of a row of `stride` scores holds class c's
-// score (-1: the class has no column and scores 0). One class at a time, so the adds of a pass
-// stay within one class's bins.
-void CountScoreHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                          const float* scores, int stride, std::span<const int> source,
-                          std::span<const uint32_t> events, std::span<const float> tops) {
+// What CountHistograms needs to know of a group besides its columns.
+struct HistogramColumns {
+  // Scores: rows of `stride` values (empty: unscored); class c's score is in column source[c]
+  // (-1: the class has no column and scores 0).
+  std::span<const float> scores;
+  int stride = 0;
+  std::span<const int> source;
+  // The top score of each accepted event (parallel to `accepted`; empty when unscored).
+  std::span<const float> tops;
+  // Feature columns, and the model feature index and float thresholds of each.
+  std::span<const FeatureColumnView> features;
+  std::span<const int> feature_of;
+  std::span<const std::vector<float>* const> thresholds;
+};
+
+// Adds the score, confidence and feature histograms of the accepted events (ascending indices
+// into the group). Rows are binned a block at a time, column by column with the binning kernels,
+// then counted event by event into per-group counts: consecutive adds go to different histograms,
+// so none waits for the previous one's store, however skewed the data. The counts reach the
+// bucket once per group.
+void CountHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                     const HistogramColumns& c, size_t n, std::span<const uint32_t> accepted) {
+  constexpr size_t kBlock = 256;
+  thread_local HistogramScratch scratch;
+  const size_t first = layout.score_histogram(0, 0);
   const int bins = layout.score_bins();
-  for (size_t c = 0; c < source.size(); ++c) {
-    const size_t base = layout.score_histogram(static_cast<int>(c), 0);
-    if (source[c] < 0) {
-      w.Add(base, events.size());
-      continue;
-    }
-    const float* column = scores + source[c];
-    // Valid scores lie in [0, 1], so a bin needs no lower clamp (see ScoreBin).
-    for (uint32_t i : events) {
-      const double p = column[static_cast<size_t>(i) * stride];
-      w.Add(base + std::min(static_cast<int>(p * static_cast<double>(bins)), bins - 1));
+  const size_t features = c.features.size();
+  scratch.counts.assign(layout.num_counts() - first, 0);
+  uint32_t* h = scratch.counts.data();
+
+  // Where each scored class's column and each feature's histogram are, relative to `first`.
+  struct ClassColumn {
+    uint32_t base;
+    int column;
+  };
+  std::vector<ClassColumn> classes;
+  for (size_t cls = 0; cls < c.source.size(); ++cls) {
+    const auto base =
+        static_cast<uint32_t>(layout.score_histogram(static_cast<int>(cls), 0) - first);
+    if (c.source[cls] >= 0) {
+      classes.push_back(ClassColumn{base, c.source[cls]});
+    } else {
+      h[base] += static_cast<uint32_t>(accepted.size());
     }
   }
-  for (float top : tops) w.Add(layout.confidence_histogram(layout.ScoreBin(top)));
-}
+  std::vector<uint32_t> feature_base(features);
+  for (size_t f = 0; f < features; ++f) {
+    feature_base[f] = static_cast<uint32_t>(layout.feature_histogram(c.feature_of[f], 0) - first);
+  }
+  const auto confidence_base = static_cast<uint32_t>(layout.confidence_histogram(0) - first);
+  scratch.top_bins.resize(c.tops.size());
+  BinScores(bins, c.tops.data(), c.tops.size(), scratch.top_bins.data());
+  scratch.score_bins.resize(kBlock * static_cast<size_t>(c.stride));
+  scratch.feature_bins.resize(kBlock * features);
+  const bool scored = !c.scores.empty();
+  const int32_t* top_bins = scratch.top_bins.data();
 
-// Four floats, or four int32 counts, in one SSE register (GCC and Clang vector extensions; a
-// comparison of two such vectors gives -1 per lane where it holds, 0 elsewhere).
-using Float4 = float __attribute__((vector_size(16)));
-using Int4 = int32_t __attribute__((vector_size(16)));
-
-// The bins of `n` float values for ascending float thresholds (see FloatThreshold): the number
-// of thresholds at or below each value, as EdgeBin finds it. Values are taken 16 at a time, their
-// counts held in four registers while every threshold is compared against them: a compare and a
-// subtract per four values and threshold, with no dependent search steps per value.
-void BinColumn(std::span<const float> thresholds, const float* x, size_t n, int32_t* bins) {
-  constexpr size_t kVectors = 4;
-  constexpr size_t kBlock = 4 * kVectors;
-  size_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    Float4 v[kVectors];
-    Int4 count[kVectors] = {};
-    std::memcpy(v, x + i, sizeof(v));
-    for (float t : thresholds) {
-      const Float4 tv = {t, t, t, t};
-      for (size_t k = 0; k < kVectors; ++k) count[k] -= v[k] >= tv;
+  // When the whole group was accepted, each feature's histogram comes from its whole column at
+  // once, with no per-value add; otherwise its values are binned with the rows below.
+  const bool whole_columns = accepted.size() == n;
+  const size_t binned_features = whole_columns ? 0 : features;
+  if (whole_columns) {
+    std::vector<uint64_t> at_or_above;
+    for (size_t f = 0; f < features; ++f) {
+      const std::vector<float>& t = *c.thresholds[f];
+      at_or_above.assign(t.size(), 0);
+      CountAtOrAbove(t, c.features[f].values.data(), n, at_or_above.data());
+      uint64_t below = n;
+      for (size_t b = 0; b < t.size(); ++b) {
+        h[feature_base[f] + b] += static_cast<uint32_t>(below - at_or_above[b]);
+        below = at_or_above[b];
+      }
+      h[feature_base[f] + t.size()] += static_cast<uint32_t>(below);
     }
-    std::memcpy(bins + i, count, sizeof(count));
   }
-  for (; i < n; ++i) {
-    int32_t count = 0;
-    for (float t : thresholds) count += x[i] >= t ? 1 : 0;
-    bins[i] = count;
-  }
-}
 
-// Adds feature `f`'s histogram for the accepted predictions `events`, from the group's whole
-// column `values` binned at once. `bins` is scratch space.
-void CountFeatureHistogram(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int f,
-                           std::span<const float> thresholds, std::span<const float> values,
-                           std::span<const uint32_t> events, std::vector<int32_t>& bins) {
-  bins.resize(values.size());
-  BinColumn(thresholds, values.data(), values.size(), bins.data());
-  const size_t base = layout.feature_histogram(f, 0);
-  for (uint32_t i : events) w.Add(base + static_cast<size_t>(bins[i]));
+  size_t a = 0;
+  for (size_t start = 0; start < n && a < accepted.size(); start += kBlock) {
+    const size_t rows = std::min(kBlock, n - start);
+    if (accepted[a] >= start + rows) continue;
+    const size_t stride = static_cast<size_t>(c.stride);
+    if (scored) {
+      BinScores(bins, c.scores.data() + start * stride, rows * stride, scratch.score_bins.data());
+    }
+    for (size_t f = 0; f < binned_features; ++f) {
+      BinByThresholds(*c.thresholds[f], c.features[f].values.data() + start, rows,
+                      scratch.feature_bins.data() + f * kBlock);
+    }
+    for (; a < accepted.size() && accepted[a] < start + rows; ++a) {
+      const size_t r = accepted[a] - start;
+      const int32_t* row = scratch.score_bins.data() + r * stride;
+      for (const ClassColumn& cc : classes) ++h[cc.base + static_cast<uint32_t>(row[cc.column])];
+      if (scored) ++h[confidence_base + static_cast<uint32_t>(top_bins[a])];
+      const int32_t* fb = scratch.feature_bins.data() + r;
+      for (size_t f = 0; f < binned_features; ++f) {
+        ++h[feature_base[f] + static_cast<uint32_t>(fb[f * kBlock])];
+      }
+    }
+  }
+
+  for (size_t s = 0; s < scratch.counts.size(); ++s) {
+    if (h[s] != 0) w.Add(first + s, h[s]);
+  }
 }
 
 }  // namespace
@@ -616,6 +668,9 @@ void Registry::IngestPredictions(Group& g) {
   // the model lacks are dropped, classes absent from the dictionary score 0).
   const bool scored = !v.scores.empty();
   const bool scores_valid = !scored || ScoresValid(v.scores);
+  const bool features_valid =
+      std::all_of(v.features.begin(), v.features.end(),
+                  [](const FeatureColumnView& f) { return AllFinite(f.values); });
   const bool in_model_order = g.DictionaryIsIdentity();
   const int k = scored ? g.num_classes : 0;
   const bool histograms = layout.has_histograms();
@@ -649,7 +704,8 @@ void Registry::IngestPredictions(Group& g) {
       continue;
     }
     auto bad_feature = [&](const FeatureColumnView& f) { return !std::isfinite(f.values[i]); };
-    if (auto f = std::find_if(v.features.begin(), v.features.end(), bad_feature);
+    if (auto f = features_valid ? v.features.end()
+                                : std::find_if(v.features.begin(), v.features.end(), bad_feature);
         f != v.features.end()) {
       RejectEvent(g.tally, RejectReason::kInvalidFeature, g.index, event, [&] {
         return absl::StrFormat("group %d event %d: feature \"%s\" is NaN or infinite", g.index,
@@ -695,22 +751,18 @@ void Registry::IngestPredictions(Group& g) {
         PendingPrediction{id, version->handle, predicted, ts, std::vector<float>(p, p + k)});
   }
 
-  // The distribution histograms, for a model with drift configured, a column at a time.
+  // The distribution histograms, for a model with drift configured.
   if (histograms) {
-    if (scored) {
-      // Class c's score is in the last dictionary column naming it, as `row` holds it above.
-      std::vector<int> source(static_cast<size_t>(k), -1);
-      for (int j = 0; j < k_dict; ++j) {
-        const int c = in_model_order ? j : g.dictionary[j];
-        if (c >= 0 && c < k) source[c] = j;
-      }
-      CountScoreHistograms(layout, w, v.scores.data(), k_dict, source, accepted, tops);
+    // Class c's score is in the last dictionary column naming it, as `row` holds it above.
+    std::vector<int> source(static_cast<size_t>(k), -1);
+    for (int j = 0; j < k_dict && scored; ++j) {
+      const int c = in_model_order ? j : g.dictionary[j];
+      if (c >= 0 && c < k) source[c] = j;
     }
-    std::vector<int32_t> bins;
-    for (size_t f = 0; f < v.features.size(); ++f) {
-      CountFeatureHistogram(layout, w, feature_of[f], g.model.FeatureThresholds(feature_of[f]),
-                            v.features[f].values, accepted, bins);
-    }
+    std::vector<const std::vector<float>*> thresholds;
+    for (int f : feature_of) thresholds.push_back(&g.model.FeatureThresholds(f));
+    HistogramColumns columns{v.scores, k_dict, source, tops, v.features, feature_of, thresholds};
+    CountHistograms(layout, w, columns, n, accepted);
   }
 
   // Labels already waiting join now, on this version's counters.
