@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/histogram_binning.h"
+#include "core/score_rows.h"
 
 namespace modelwatch::core {
 namespace {
@@ -56,25 +57,6 @@ bool AllFinite(std::span<const float> values) {
     bad |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x) & kExponent) == kExponent);
   }
   return bad == 0;
-}
-
-// The top score of a row and its class; ties go to the lowest index, as numpy's argmax. The
-// maximum is taken in four independent chains and the class found in a second, branch-free pass,
-// which keeps the loop-carried dependency short: this runs once per scored event.
-struct TopScore {
-  float score = 0;
-  int cls = 0;
-};
-inline __attribute__((always_inline)) TopScore TopOf(const float* p, int k) {
-  float m[4] = {p[0], p[0], p[0], p[0]};
-  int c = 0;
-  for (; c + 4 <= k; c += 4) {
-    for (int j = 0; j < 4; ++j) m[j] = std::max(m[j], p[c + j]);
-  }
-  for (; c < k; ++c) m[0] = std::max(m[0], p[c]);
-  TopScore top{std::max(std::max(m[0], m[1]), std::max(m[2], m[3])), 0};
-  for (c = k - 1; c >= 0; --c) top.cls = p[c] == top.score ? c : top.cls;
-  return top;
 }
 
 // The sum of -log(x) over many x, with one logarithm per flush instead of one per term: the
@@ -136,45 +118,32 @@ struct EvaluationSums {
   std::vector<double> calibration_confidence;
 };
 
-// The sum of a row's scores clipped to [eps, 1 - eps], in four independent chains: a single
-// chain of dependent double additions would cost its latency per class on every evaluation.
-inline double ClippedSum(const float* p, int k) {
-  double s[4] = {0, 0, 0, 0};
-  int c = 0;
-  for (; c + 4 <= k; c += 4) {
-    for (int j = 0; j < 4; ++j) s[j] += std::min(std::max<double>(p[c + j], kEps), 1 - kEps);
-  }
-  for (; c < k; ++c) s[0] += std::min(std::max<double>(p[c], kEps), 1 - kEps);
-  return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 // Adds one evaluated prediction. `p` holds `k` scores in model class order (k == 0: no scores);
-// a class learned after the prediction was made (index >= k) has score 0. `top` is TopOf(p, k).
-// Counts go to the bucket; sums go to `sums`, which the caller flushes once per group.
+// a class learned after the prediction was made (index >= k) has score 0. `row` summarizes `p`
+// (SummarizeRows). Counts go to the bucket; sums go to `sums`, which the caller flushes once per
+// group. The caller also counts the evaluation in evaluated_scored() and adds the row's squares
+// to sums.brier (AddSquares), both a group at a time.
 void Evaluate(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int actual,
-              int predicted, const float* p, int k, TopScore top, EvaluationSums& sums) {
+              int predicted, const float* p, int k, const RowSummary& row, EvaluationSums& sums) {
   w.Add(layout.confusion(actual, predicted));
   if (k == 0) return;
-  w.Add(layout.evaluated_scored());
   sums.evaluated = true;
 
   // Log loss as scikit-learn computes it: clip every score of the row to [eps, 1 - eps],
   // normalize the row, -log p[actual]. Classes without a score clip to eps. The Brier sum of
-  // class c gains (p_c - [c == actual])^2, added as p_c^2 for every class and 1 - 2 p_actual for
-  // the true class.
+  // class c gains (p_c - [c == actual])^2, added as p_c^2 for every class (AddSquares) and
+  // 1 - 2 p_actual for the true class.
   const int classes = std::max(k, actual + 1);
-  const double clipped_sum = (classes - k) * kEps + ClippedSum(p, k);
-  double* brier = sums.brier.data();
-  for (int c = 0; c < k; ++c) brier[c] += static_cast<double>(p[c]) * p[c];
+  const double clipped_sum = (classes - k) * kEps + row.clipped_sum;
   const double p_actual = actual < k ? p[actual] : 0.0;
-  brier[actual] += 1.0 - 2.0 * p_actual;
+  sums.brier[actual] += 1.0 - 2.0 * p_actual;
   sums.log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
 
   // Right or wrong is an added 1 or 0, not a branch: labels are as unpredictable as errors.
-  const int bin = layout.CalibrationBin(top.score);
+  const int bin = layout.CalibrationBin(row.top);
   w.Add(layout.calibration_count(bin));
-  w.Add(layout.calibration_correct(bin), top.cls == actual ? 1 : 0);
-  sums.calibration_confidence[bin] += top.score;
+  w.Add(layout.calibration_correct(bin), row.top_class == actual ? 1 : 0);
+  sums.calibration_confidence[bin] += row.top;
 }
 
 // Evaluates a joined pair on its prediction's version.
@@ -182,9 +151,15 @@ void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& 
                     const JoinedPair& pair, EvaluationSums& sums) {
   const std::vector<float>& scores = pair.prediction.scores;
   const int k = static_cast<int>(scores.size());
-  const TopScore top = k == 0 ? TopScore{} : TopOf(scores.data(), k);
+  RowSummary row;
+  if (k > 0) {
+    SummarizeRows(scores.data(), 1, k, &row);
+    const uint32_t first = 0;
+    AddSquares(scores.data(), k, {&first, 1}, sums.brier.data());
+    w.Add(layout.evaluated_scored());
+  }
   w.Add(layout.joined());
-  Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, top, sums);
+  Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, row, sums);
 }
 
 // Per-thread scratch of CountHistograms, reused across groups.
@@ -663,10 +638,11 @@ void Registry::IngestPredictions(Group& g) {
   DriftFeed& feed = g.FeedFor(version);
   EvaluationSums& sums = g.SumsFor(version);
 
-  // Scores: checked for the whole group at once, and used in place when the group's columns are
-  // already in model class order; otherwise each row is reordered into `row` (dictionary names
-  // the model lacks are dropped, classes absent from the dictionary score 0).
-  const bool scored = !v.scores.empty();
+  // Scores: checked for the whole group at once. Rows in model class order are the group's own
+  // column when it already is in that order, else a reordered copy (dictionary names the model
+  // lacks are dropped, classes absent from the dictionary score 0). Each row's top score and
+  // clipped sum come from one pass over the whole group.
+  const bool scored = !v.scores.empty() && g.num_classes > 0;
   const bool scores_valid = !scored || ScoresValid(v.scores);
   const bool features_valid =
       std::all_of(v.features.begin(), v.features.end(),
@@ -674,8 +650,29 @@ void Registry::IngestPredictions(Group& g) {
   const bool in_model_order = g.DictionaryIsIdentity();
   const int k = scored ? g.num_classes : 0;
   const bool histograms = layout.has_histograms();
-  std::vector<float> row(static_cast<size_t>(k));
+  thread_local std::vector<float> reordered;
+  thread_local std::vector<RowSummary> summaries;
+  // Evaluated scored rows, whose squares go to the Brier sums after the loop.
+  thread_local std::vector<uint32_t> evaluated;
+  evaluated.clear();
+  const float* model_scores = v.scores.data();
+  if (scored) {
+    const size_t stride = static_cast<size_t>(k);
+    if (!in_model_order) {
+      reordered.assign(n * stride, 0.0f);
+      for (size_t i = 0; i < n; ++i) {
+        for (int j = 0; j < k_dict; ++j) {
+          const int c = g.dictionary[j];
+          if (c >= 0 && c < k) reordered[i * stride + c] = v.scores[i * k_dict + j];
+        }
+      }
+      model_scores = reordered.data();
+    }
+    summaries.resize(n);
+    SummarizeRows(model_scores, n, k, summaries.data());
+  }
   std::vector<PendingPrediction> pending;
+  size_t with_id = 0;
   // The accepted predictions and their top scores, for the histograms counted after the loop.
   std::vector<uint32_t> accepted;
   std::vector<float> tops;
@@ -713,42 +710,42 @@ void Registry::IngestPredictions(Group& g) {
       });
       continue;
     }
-    ++g.tally.accepted_predictions;
-    ++feed.predictions;
     accepted.push_back(static_cast<uint32_t>(i));
 
     w.Add(layout.prediction(predicted));
-    const float* p = raw;
-    TopScore top;
+    const float* p = scored ? model_scores + i * static_cast<size_t>(k) : nullptr;
+    RowSummary row;
     if (scored) {
-      if (!in_model_order) {
-        std::fill(row.begin(), row.end(), 0.0f);
-        for (int j = 0; j < k_dict; ++j) {
-          const int c = g.dictionary[j];
-          if (c >= 0 && c < k) row[c] = raw[j];
-        }
-        p = row.data();
-      }
-      top = TopOf(p, k);
-      w.Add(layout.scored());
-      sums.confidence += top.score;
-      if (histograms) tops.push_back(top.score);
-      feed.AddConfidence(top.score);
+      row = summaries[i];
+      sums.confidence += row.top;
+      if (histograms) tops.push_back(row.top);
+      feed.AddConfidence(row.top);
     }
 
     if (actual >= 0) {
-      Evaluate(layout, w, actual, predicted, p, k, top, sums);
+      Evaluate(layout, w, actual, predicted, p, k, row, sums);
+      if (scored) evaluated.push_back(static_cast<uint32_t>(i));
       feed.AddError(actual != predicted);
       continue;
     }
     const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
     if (id == 0) continue;
-    w.Add(layout.with_id());
+    ++with_id;
     const int64_t ts = v.prediction_timestamp_ms.empty() || v.prediction_timestamp_ms[i] <= 0
                            ? g.NowMillis()
                            : v.prediction_timestamp_ms[i];
     pending.push_back(
         PendingPrediction{id, version->handle, predicted, ts, std::vector<float>(p, p + k)});
+  }
+
+  // Counts that every accepted, scored, evaluated or waiting prediction adds, once per group.
+  g.tally.accepted_predictions += accepted.size();
+  feed.predictions += accepted.size();
+  if (scored) w.Add(layout.scored(), accepted.size());
+  if (with_id != 0) w.Add(layout.with_id(), with_id);
+  if (!evaluated.empty()) {
+    w.Add(layout.evaluated_scored(), evaluated.size());
+    AddSquares(model_scores, k, evaluated, sums.brier.data());
   }
 
   // The distribution histograms, for a model with drift configured.

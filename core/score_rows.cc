@@ -1,0 +1,246 @@
+#include "core/score_rows.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+
+#include "core/histogram_binning.h"
+
+namespace modelwatch::core {
+namespace {
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+// The operations the kernels need, on W floats at a time: SSE2 registers (W = 4) or AVX2 ones
+// (W = 8). Doubles take two registers per W floats, `lo` and `hi`.
+template <int W>
+struct Simd;
+
+template <>
+struct Simd<4> {
+  using F = __m128;
+  using D = __m128d;
+  static F Load(const float* p) { return _mm_loadu_ps(p); }
+  static F Max(F a, F b) { return _mm_max_ps(a, b); }
+  static float MaxLane(F v) {
+    v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtss_f32(v);
+  }
+  // Bit l set where lane l of `v` equals `x`.
+  static int EqualLanes(F v, float x) { return _mm_movemask_ps(_mm_cmpeq_ps(v, _mm_set1_ps(x))); }
+  static D Zero() { return _mm_setzero_pd(); }
+  static D Lo(F v) { return _mm_cvtps_pd(v); }
+  static D Hi(F v) { return _mm_cvtps_pd(_mm_movehl_ps(v, v)); }
+  static D Clip(D x) { return _mm_min_pd(_mm_max_pd(x, _mm_set1_pd(kEps)), _mm_set1_pd(1 - kEps)); }
+  static D Add(D a, D b) { return _mm_add_pd(a, b); }
+  static D Mul(D a, D b) { return _mm_mul_pd(a, b); }
+  static D LoadD(const double* p) { return _mm_loadu_pd(p); }
+  static void StoreD(double* p, D v) { _mm_storeu_pd(p, v); }
+  static constexpr int kDoubles = 2;
+  static double SumLanes(D v) { return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v))); }
+};
+
+// AVX2 members carry the target attribute: they compile for AVX2 and can be inlined only into
+// AVX2 code, which the AVX2 entry points below are once `flatten` has inlined the kernel into
+// them. The kernel's AVX2 instantiation exists only inlined there, so the AVX vectors it passes
+// never cross a function boundary compiled without AVX (what -Wpsabi warns about).
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define MODELWATCH_AVX2 __attribute__((target("avx2"))) static inline
+
+template <>
+struct Simd<8> {
+  using F = __m256;
+  using D = __m256d;
+  MODELWATCH_AVX2 F Load(const float* p) { return _mm256_loadu_ps(p); }
+  MODELWATCH_AVX2 F Max(F a, F b) { return _mm256_max_ps(a, b); }
+  MODELWATCH_AVX2 float MaxLane(F v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtss_f32(m);
+  }
+  MODELWATCH_AVX2 int EqualLanes(F v, float x) {
+    return _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(x), _CMP_EQ_OQ));
+  }
+  MODELWATCH_AVX2 D Zero() { return _mm256_setzero_pd(); }
+  MODELWATCH_AVX2 D Lo(F v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+  MODELWATCH_AVX2 D Hi(F v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+  MODELWATCH_AVX2 D Clip(D x) {
+    return _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(kEps)), _mm256_set1_pd(1 - kEps));
+  }
+  MODELWATCH_AVX2 D Add(D a, D b) { return _mm256_add_pd(a, b); }
+  MODELWATCH_AVX2 D Mul(D a, D b) { return _mm256_mul_pd(a, b); }
+  MODELWATCH_AVX2 D LoadD(const double* p) { return _mm256_loadu_pd(p); }
+  MODELWATCH_AVX2 void StoreD(double* p, D v) { _mm256_storeu_pd(p, v); }
+  static constexpr int kDoubles = 4;
+  MODELWATCH_AVX2 double SumLanes(D v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+};
+
+#undef MODELWATCH_AVX2
+
+double Clip(float p) { return std::min(std::max<double>(p, kEps), 1 - kEps); }
+
+// 1.0 for the lanes of the register at offset k - W that no whole register before it covers,
+// 0.0 for the others: rows of k >= W classes end with a register that overlaps the one before it
+// when W does not divide k, and the overlapped lanes must not be added twice.
+template <int W>
+struct TailKeep {
+  explicit TailKeep(int k) {
+    const int fresh = k % W == 0 ? W : k % W;
+    for (int l = 0; l < W; ++l) keep[l] = l >= W - fresh ? 1.0 : 0.0;
+  }
+  double keep[W];
+};
+
+// Rows of fewer classes than a register holds, one class at a time.
+inline void SummarizeShortRows(const float* scores, size_t rows, int k, RowSummary* out) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* p = scores + r * static_cast<size_t>(k);
+    float top = p[0];
+    double sum = 0;
+    for (int c = 0; c < k; ++c) {
+      top = std::max(top, p[c]);
+      sum += Clip(p[c]);
+    }
+    int top_class = k - 1;
+    for (int c = k - 1; c >= 0; --c) top_class = p[c] == top ? c : top_class;
+    out[r] = RowSummary{top, top_class, sum};
+  }
+}
+
+// Each row is read in whole registers, the last one at offset k - W (overlapping the one before
+// when W does not divide k): the maximum ignores the overlap, the clipped sum masks it out. The
+// argmax is the first lane equal to the maximum, register by register.
+template <int W>
+inline void SummarizeRowsKernel(const float* scores, size_t rows, int k, RowSummary* out) {
+  using S = Simd<W>;
+  if (k < W) {
+    SummarizeShortRows(scores, rows, k, out);
+    return;
+  }
+  const int last = k - W;
+  const TailKeep<W> tail(k);
+  const typename S::D keep_lo = S::LoadD(tail.keep);
+  const typename S::D keep_hi = S::LoadD(tail.keep + S::kDoubles);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* p = scores + r * static_cast<size_t>(k);
+    typename S::F m = S::Load(p + last);
+    typename S::D sum =
+        S::Add(S::Mul(S::Clip(S::Lo(m)), keep_lo), S::Mul(S::Clip(S::Hi(m)), keep_hi));
+    for (int c = 0; c < last; c += W) {
+      const typename S::F v = S::Load(p + c);
+      m = S::Max(m, v);
+      sum = S::Add(sum, S::Add(S::Clip(S::Lo(v)), S::Clip(S::Hi(v))));
+    }
+    const float top = S::MaxLane(m);
+
+    int top_class = -1;
+    for (int c = 0; c < last && top_class < 0; c += W) {
+      const int lanes = S::EqualLanes(S::Load(p + c), top);
+      if (lanes != 0) top_class = c + std::countr_zero(static_cast<unsigned>(lanes));
+    }
+    if (top_class < 0) {
+      const int lanes = S::EqualLanes(S::Load(p + last), top);
+      top_class = last + std::countr_zero(static_cast<unsigned>(lanes | (1 << (W - 1))));
+    }
+    out[r] = RowSummary{top, top_class, S::SumLanes(sum)};
+  }
+}
+
+// Class registers outside, rows inside, so each register's squares accumulate in registers
+// (two rows at a time, in independent sums) and reach `squares` once per call.
+template <int W>
+inline void AddSquaresKernel(const float* scores, int k, std::span<const uint32_t> rows,
+                             double* squares) {
+  using S = Simd<W>;
+  const size_t stride = static_cast<size_t>(k);
+  if (k < W) {
+    for (int c = 0; c < k; ++c) {
+      double even = 0;
+      double odd = 0;
+      size_t i = 0;
+      for (; i + 2 <= rows.size(); i += 2) {
+        const double a = scores[rows[i] * stride + c];
+        const double b = scores[rows[i + 1] * stride + c];
+        even += a * a;
+        odd += b * b;
+      }
+      if (i < rows.size()) {
+        const double a = scores[rows[i] * stride + c];
+        even += a * a;
+      }
+      squares[c] += even + odd;
+    }
+    return;
+  }
+  const int last = k - W;
+  const TailKeep<W> tail(k);
+  const TailKeep<W> all(W);
+  for (int c = 0;; c += W) {
+    // The registers at 0, W, 2W, ... while they end before `last`, then the one at `last`.
+    const int at = std::min(c, last);
+    const TailKeep<W>& mask = at == last && c != last ? tail : all;
+    typename S::D lo[2] = {S::Zero(), S::Zero()};
+    typename S::D hi[2] = {S::Zero(), S::Zero()};
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const typename S::F v = S::Load(scores + rows[i] * stride + at);
+      const typename S::D l = S::Lo(v);
+      const typename S::D h = S::Hi(v);
+      lo[i & 1] = S::Add(lo[i & 1], S::Mul(l, l));
+      hi[i & 1] = S::Add(hi[i & 1], S::Mul(h, h));
+    }
+    const typename S::D keep_lo = S::LoadD(mask.keep);
+    const typename S::D keep_hi = S::LoadD(mask.keep + S::kDoubles);
+    S::StoreD(squares + at, S::Add(S::LoadD(squares + at), S::Mul(S::Add(lo[0], lo[1]), keep_lo)));
+    S::StoreD(squares + at + S::kDoubles,
+              S::Add(S::LoadD(squares + at + S::kDoubles), S::Mul(S::Add(hi[0], hi[1]), keep_hi)));
+    if (at == last) break;
+  }
+}
+
+}  // namespace
+
+__attribute__((flatten)) void SummarizeRowsPortable(const float* scores, size_t rows, int k,
+                                                    RowSummary* out) {
+  SummarizeRowsKernel<4>(scores, rows, k, out);
+}
+
+__attribute__((flatten)) void AddSquaresPortable(const float* scores, int k,
+                                                 std::span<const uint32_t> rows, double* squares) {
+  AddSquaresKernel<4>(scores, k, rows, squares);
+}
+
+__attribute__((target("avx2"), flatten)) void SummarizeRowsAvx2(const float* scores, size_t rows,
+                                                                int k, RowSummary* out) {
+  SummarizeRowsKernel<8>(scores, rows, k, out);
+}
+
+__attribute__((target("avx2"), flatten)) void AddSquaresAvx2(const float* scores, int k,
+                                                             std::span<const uint32_t> rows,
+                                                             double* squares) {
+  AddSquaresKernel<8>(scores, k, rows, squares);
+}
+
+void SummarizeRows(const float* scores, size_t rows, int k, RowSummary* out) {
+  if (CpuHasAvx2()) {
+    SummarizeRowsAvx2(scores, rows, k, out);
+  } else {
+    SummarizeRowsPortable(scores, rows, k, out);
+  }
+}
+
+void AddSquares(const float* scores, int k, std::span<const uint32_t> rows, double* squares) {
+  if (CpuHasAvx2()) {
+    AddSquaresAvx2(scores, k, rows, squares);
+  } else {
+    AddSquaresPortable(scores, k, rows, squares);
+  }
+}
+
+}  // namespace modelwatch::core
