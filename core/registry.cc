@@ -673,6 +673,7 @@ void Registry::IngestPredictions(Group& g) {
   }
   std::vector<PendingPrediction> pending;
   size_t with_id = 0;
+  double confidence = 0;
   // The accepted predictions and their top scores, for the histograms counted after the loop.
   std::vector<uint32_t> accepted;
   std::vector<float> tops;
@@ -717,7 +718,7 @@ void Registry::IngestPredictions(Group& g) {
     RowSummary row;
     if (scored) {
       row = summaries[i];
-      sums.confidence += row.top;
+      confidence += row.top;
       if (histograms) tops.push_back(row.top);
       feed.AddConfidence(row.top);
     }
@@ -742,6 +743,7 @@ void Registry::IngestPredictions(Group& g) {
   g.tally.accepted_predictions += accepted.size();
   feed.predictions += accepted.size();
   if (scored) w.Add(layout.scored(), accepted.size());
+  sums.confidence += confidence;
   if (with_id != 0) w.Add(layout.with_id(), with_id);
   if (!evaluated.empty()) {
     w.Add(layout.evaluated_scored(), evaluated.size());

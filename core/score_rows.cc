@@ -186,20 +186,28 @@ inline void AddSquaresKernel(const float* scores, int k, std::span<const uint32_
     // The registers at 0, W, 2W, ... while they end before `last`, then the one at `last`.
     const int at = std::min(c, last);
     const TailKeep<W>& mask = at == last && c != last ? tail : all;
-    typename S::D lo[2] = {S::Zero(), S::Zero()};
-    typename S::D hi[2] = {S::Zero(), S::Zero()};
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const typename S::F v = S::Load(scores + rows[i] * stride + at);
-      const typename S::D l = S::Lo(v);
-      const typename S::D h = S::Hi(v);
-      lo[i & 1] = S::Add(lo[i & 1], S::Mul(l, l));
-      hi[i & 1] = S::Add(hi[i & 1], S::Mul(h, h));
+    typename S::D lo0 = S::Zero(), hi0 = S::Zero(), lo1 = S::Zero(), hi1 = S::Zero();
+    size_t i = 0;
+    for (; i + 2 <= rows.size(); i += 2) {
+      const typename S::F v0 = S::Load(scores + rows[i] * stride + at);
+      const typename S::F v1 = S::Load(scores + rows[i + 1] * stride + at);
+      const typename S::D l0 = S::Lo(v0), h0 = S::Hi(v0), l1 = S::Lo(v1), h1 = S::Hi(v1);
+      lo0 = S::Add(lo0, S::Mul(l0, l0));
+      hi0 = S::Add(hi0, S::Mul(h0, h0));
+      lo1 = S::Add(lo1, S::Mul(l1, l1));
+      hi1 = S::Add(hi1, S::Mul(h1, h1));
+    }
+    if (i < rows.size()) {
+      const typename S::F v0 = S::Load(scores + rows[i] * stride + at);
+      const typename S::D l0 = S::Lo(v0), h0 = S::Hi(v0);
+      lo0 = S::Add(lo0, S::Mul(l0, l0));
+      hi0 = S::Add(hi0, S::Mul(h0, h0));
     }
     const typename S::D keep_lo = S::LoadD(mask.keep);
     const typename S::D keep_hi = S::LoadD(mask.keep + S::kDoubles);
-    S::StoreD(squares + at, S::Add(S::LoadD(squares + at), S::Mul(S::Add(lo[0], lo[1]), keep_lo)));
+    S::StoreD(squares + at, S::Add(S::LoadD(squares + at), S::Mul(S::Add(lo0, lo1), keep_lo)));
     S::StoreD(squares + at + S::kDoubles,
-              S::Add(S::LoadD(squares + at + S::kDoubles), S::Mul(S::Add(hi[0], hi[1]), keep_hi)));
+              S::Add(S::LoadD(squares + at + S::kDoubles), S::Mul(S::Add(hi0, hi1), keep_hi)));
     if (at == last) break;
   }
 }
