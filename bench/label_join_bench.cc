@@ -24,23 +24,22 @@ constexpr size_t kRefillEvery = 64 * kBatch;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
+// Predictions for ids[from..to) (modulo the size), each with `scores` (which must outlive them).
 std::vector<PendingPrediction> Predictions(const std::vector<uint64_t>& ids, size_t from, size_t to,
-                                           int classes) {
+                                           std::span<const float> scores) {
   std::vector<PendingPrediction> out;
   out.reserve(to - from);
   for (size_t i = from; i < to; ++i) {
-    PendingPrediction p;
-    p.id = ids[i % ids.size()];
-    p.predicted = static_cast<int32_t>(p.id % 2);
-    p.timestamp_ms = 1'700'000'000'000;
-    if (classes > 0) p.scores.assign(static_cast<size_t>(classes), 1.0f / classes);
-    out.push_back(std::move(p));
+    const uint64_t id = ids[i % ids.size()];
+    out.push_back(
+        PendingPrediction{id, 0, static_cast<int32_t>(id % 2), 1'700'000'000'000, scores});
   }
   return out;
 }
 
 void BM_JoinLabels(benchmark::State& state) {
   const int classes = static_cast<int>(state.range(0));
+  const std::vector<float> scores(static_cast<size_t>(classes), 1.0f / std::max(classes, 1));
   JoinSpec spec;
   spec.capacity = 4 * kPending;  // headroom so uneven shards never evict
   LabelJoiner joiner(spec);
@@ -49,9 +48,9 @@ void BM_JoinLabels(benchmark::State& state) {
   std::mt19937_64 rng(42);
   std::vector<uint64_t> ids(static_cast<size_t>(kPending));
   for (uint64_t& id : ids) id = rng() | 1;
-  std::vector<JoinedPair> joined;
+  Joined joined;
   {
-    std::vector<PendingPrediction> all = Predictions(ids, 0, ids.size(), classes);
+    std::vector<PendingPrediction> all = Predictions(ids, 0, ids.size(), scores);
     for (size_t at = 0; at < all.size(); at += 4096) {
       size_t n = std::min<size_t>(4096, all.size() - at);
       joiner.AddPredictions(std::span(all).subspan(at, n), kNow, joined);
@@ -68,9 +67,9 @@ void BM_JoinLabels(benchmark::State& state) {
     for (size_t i = 0; i < kBatch; ++i) {
       labels[i] = PendingLabel{order[(next + i) % order.size()], 0, 1'700'000'060'000};
     }
-    joined.clear();
+    joined.Clear();
     joiner.AddLabels(labels, kNow, joined);
-    benchmark::DoNotOptimize(joined.data());
+    benchmark::DoNotOptimize(joined.pairs.data());
     total_labels += kBatch;
     since_refill += kBatch;
 
@@ -78,7 +77,7 @@ void BM_JoinLabels(benchmark::State& state) {
     if (since_refill >= kRefillEvery) {
       state.PauseTiming();
       std::vector<PendingPrediction> refill =
-          Predictions(order, next + kBatch - since_refill, next + kBatch, classes);
+          Predictions(order, next + kBatch - since_refill, next + kBatch, scores);
       joiner.AddPredictions(refill, kNow, joined);
       since_refill = 0;
       state.ResumeTiming();

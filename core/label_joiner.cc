@@ -155,14 +155,15 @@ class IdTable {
 // only while its slab cell still carries the item's tag. The FIFO is rebuilt when stale items
 // outnumber live ones, so its size stays within about twice the number of live entries.
 struct LabelJoiner::Shard {
-  // One cache line, aligned so that a prefetch brings in all of it.
+  // One cache line, aligned so that a prefetch brings in all of it. A prediction's scores are in
+  // the shard's score slab, `score_stride` floats per cell.
   struct alignas(64) Entry {
     uint64_t id = 0;
     int64_t timestamp_ms = 0;
-    uint64_t tag = 0;           // 0 while the cell is free
-    std::vector<float> scores;  // predictions only
-    uint32_t version = 0;       // predictions only
-    int32_t cls = 0;            // predicted class of a prediction, true class of a label
+    uint64_t tag = 0;          // 0 while the cell is free
+    uint32_t version = 0;      // predictions only
+    int32_t cls = 0;           // predicted class of a prediction, true class of a label
+    uint32_t score_count = 0;  // predictions only
     bool is_label = false;
   };
   struct FifoItem {
@@ -179,64 +180,95 @@ struct LabelJoiner::Shard {
   // Brings the table slot of `id` into the cache.
   void PrefetchSlot(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { table.Prefetch(id); }
 
-  // Brings the entry of `id` into the cache (its table slot should be cached by now).
+  // Brings the entry of `id` and its scores into the cache (its table slot should be cached by
+  // now).
   void PrefetchEntry(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const uint32_t e = table.Find(id);
-    if (e != IdTable::kNone) PrefetchLine(&entries[e]);
+    if (e == IdTable::kNone) return;
+    PrefetchLine(&entries[e]);
+    if (score_stride == 0) return;
+    const float* first = &scores[e * score_stride];
+    PrefetchLine(first);
+    PrefetchLine(first + score_stride - 1);
   }
 
   // Joins `p` with its waiting label, or stores it (replacing a waiting prediction of its id).
-  void AddLocked(PendingPrediction& p, int64_t now_nanos, std::vector<JoinedPair>& joined)
+  void AddLocked(const PendingPrediction& p, int64_t now_nanos, Joined& joined)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const uint32_t e = table.Find(p.id);
     if (e != IdTable::kNone && entries[e].is_label) {
       const double lag = LagSeconds(p.timestamp_ms, entries[e].timestamp_ms);
-      JoinedPair pair{std::move(p), entries[e].cls, lag};
+      const auto begin = static_cast<uint32_t>(joined.scores.size());
+      joined.scores.insert(joined.scores.end(), p.scores.begin(), p.scores.end());
+      joined.pairs.push_back(JoinedPair{p.id, p.version, p.predicted, p.timestamp_ms,
+                                        entries[e].cls, lag, begin,
+                                        static_cast<uint32_t>(p.scores.size())});
       RecordJoinLocked(lag);
       Forget(e);
-      joined.push_back(std::move(pair));
       return;
     }
 
-    Entry entry{p.id,
-                p.timestamp_ms,
-                0,
-                std::move(p.scores),
-                p.version,
-                p.predicted,
-                /*is_label=*/false};
+    const Entry entry{p.id,
+                      p.timestamp_ms,
+                      0,
+                      p.version,
+                      p.predicted,
+                      static_cast<uint32_t>(p.scores.size()),
+                      /*is_label=*/false};
+    uint32_t cell = e;
     if (e != IdTable::kNone) {
       ++stats.duplicate_predictions;
-      ReplaceLocked(e, std::move(entry), now_nanos);
+      ReplaceLocked(e, entry, now_nanos);
     } else {
       ++stats.pending_predictions;
-      PutLocked(std::move(entry), now_nanos);
+      cell = PutLocked(entry, now_nanos);
     }
+    if (!p.scores.empty()) StoreScoresLocked(cell, p.scores);
   }
 
   // Joins `l` with its waiting prediction, or stores it (replacing a waiting label of its id).
-  void AddLocked(const PendingLabel& l, int64_t now_nanos, std::vector<JoinedPair>& joined)
+  void AddLocked(const PendingLabel& l, int64_t now_nanos, Joined& joined)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const uint32_t e = table.Find(l.id);
     if (e != IdTable::kNone && !entries[e].is_label) {
-      Entry& p = entries[e];
+      const Entry& p = entries[e];
       const double lag = LagSeconds(p.timestamp_ms, l.timestamp_ms);
-      joined.push_back(
-          JoinedPair{PendingPrediction{l.id, p.version, p.cls, p.timestamp_ms, std::move(p.scores)},
-                     l.actual, lag});
+      const auto begin = static_cast<uint32_t>(joined.scores.size());
+      const float* stored = scores.data() + static_cast<size_t>(e) * score_stride;
+      joined.scores.insert(joined.scores.end(), stored, stored + p.score_count);
+      joined.pairs.push_back(
+          JoinedPair{l.id, p.version, p.cls, p.timestamp_ms, l.actual, lag, begin, p.score_count});
       RecordJoinLocked(lag);
       Forget(e);
       return;
     }
 
-    Entry entry{l.id, l.timestamp_ms, 0, {}, 0, l.actual, /*is_label=*/true};
+    const Entry entry{l.id, l.timestamp_ms, 0, 0, l.actual, 0, /*is_label=*/true};
     if (e != IdTable::kNone) {
       ++stats.duplicate_labels;
-      ReplaceLocked(e, std::move(entry), now_nanos);
+      ReplaceLocked(e, entry, now_nanos);
     } else {
       ++stats.pending_labels;
-      PutLocked(std::move(entry), now_nanos);
+      PutLocked(entry, now_nanos);
     }
+  }
+
+  // Copies a prediction's scores into the slab cell of entry `e`, widening every cell first when
+  // the prediction has more classes than the cells hold (once per new class count).
+  void StoreScoresLocked(uint32_t e, std::span<const float> values)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (values.size() > score_stride) {
+      const size_t wider = values.size();
+      std::vector<float> widened(entries.size() * wider);
+      for (size_t cell = 0; cell < entries.size(); ++cell) {
+        std::copy_n(scores.begin() + static_cast<std::ptrdiff_t>(cell * score_stride), score_stride,
+                    widened.begin() + static_cast<std::ptrdiff_t>(cell * wider));
+      }
+      scores.swap(widened);
+      score_stride = wider;
+    }
+    std::copy(values.begin(), values.end(),
+              scores.begin() + static_cast<std::ptrdiff_t>(e * score_stride));
   }
 
   // Drops entries that arrived more than the TTL before `now`.
@@ -254,8 +286,8 @@ struct LabelJoiner::Shard {
     }
   }
 
-  // Stores a new entry, evicting the oldest first when the shard is full.
-  void PutLocked(Entry entry, int64_t now_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // Stores a new entry, evicting the oldest first when the shard is full. Returns its cell.
+  uint32_t PutLocked(const Entry& entry, int64_t now_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     while (live >= capacity && !fifo.empty()) {
       if (Live(fifo.front())) {
         ++stats.evicted;
@@ -271,17 +303,20 @@ struct LabelJoiner::Shard {
     } else {
       e = static_cast<uint32_t>(entries.size());
       entries.emplace_back();
+      scores.resize(entries.size() * score_stride);
     }
     table.Insert(entry.id, e);
     ++live;
-    ReplaceLocked(e, std::move(entry), now_nanos);
+    ReplaceLocked(e, entry, now_nanos);
+    return e;
   }
 
   // Puts `entry` in cell `e` with a new tag and queues it for expiry.
-  void ReplaceLocked(uint32_t e, Entry entry, int64_t now_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    entry.tag = ++next_tag;
-    fifo.push_back(FifoItem{e, entry.tag, now_nanos});
-    entries[e] = std::move(entry);
+  void ReplaceLocked(uint32_t e, const Entry& entry, int64_t now_nanos)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    entries[e] = entry;
+    entries[e].tag = ++next_tag;
+    fifo.push_back(FifoItem{e, entries[e].tag, now_nanos});
     if (fifo.size() > 2 * live + 64) CompactLocked();
   }
 
@@ -327,6 +362,9 @@ struct LabelJoiner::Shard {
   absl::Mutex mu;
   IdTable table ABSL_GUARDED_BY(mu);
   std::vector<Entry> entries ABSL_GUARDED_BY(mu);
+  // score_stride floats per cell of `entries`.
+  std::vector<float> scores ABSL_GUARDED_BY(mu);
+  size_t score_stride ABSL_GUARDED_BY(mu) = 0;
   std::vector<uint32_t> free_cells ABSL_GUARDED_BY(mu);
   size_t live ABSL_GUARDED_BY(mu) = 0;
   std::deque<FifoItem> fifo ABSL_GUARDED_BY(mu);
@@ -342,8 +380,7 @@ namespace {
 // misses of the whole batch thus overlap instead of following one another. A prefetch made stale
 // by another thread between passes only costs a miss.
 template <typename Shards, typename Item>
-void AddByShard(Shards& shards, std::span<Item> items, int64_t now_nanos,
-                std::vector<JoinedPair>& joined) {
+void AddByShard(Shards& shards, std::span<const Item> items, int64_t now_nanos, Joined& joined) {
   ShardOrder order = GroupByShard(items.size(), static_cast<int>(shards.size()),
                                   [&](size_t i) { return items[i].id; });
   auto for_each_shard = [&](auto visit) {
@@ -382,13 +419,12 @@ LabelJoiner::LabelJoiner(const JoinSpec& spec, int shards) : spec_(spec) {
 
 LabelJoiner::~LabelJoiner() = default;
 
-void LabelJoiner::AddPredictions(std::span<PendingPrediction> predictions, absl::Time now,
-                                 std::vector<JoinedPair>& joined) {
+void LabelJoiner::AddPredictions(std::span<const PendingPrediction> predictions, absl::Time now,
+                                 Joined& joined) {
   AddByShard(shards_, predictions, absl::ToUnixNanos(now), joined);
 }
 
-void LabelJoiner::AddLabels(std::span<const PendingLabel> labels, absl::Time now,
-                            std::vector<JoinedPair>& joined) {
+void LabelJoiner::AddLabels(std::span<const PendingLabel> labels, absl::Time now, Joined& joined) {
   AddByShard(shards_, labels, absl::ToUnixNanos(now), joined);
 }
 

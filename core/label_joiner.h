@@ -10,13 +10,14 @@
 
 namespace modelwatch::core {
 
-// A prediction that carried an id, as the joiner keeps it until its label arrives.
+// A prediction that carried an id, as the joiner is handed it.
 struct PendingPrediction {
-  uint64_t id = 0;            // never 0
-  uint32_t version = 0;       // the model's version handle
-  int32_t predicted = 0;      // class index in the model's class list
-  int64_t timestamp_ms = 0;   // when the model predicted (event time, or arrival time)
-  std::vector<float> scores;  // in model class order; empty when the event had none
+  uint64_t id = 0;                // never 0
+  uint32_t version = 0;           // the model's version handle
+  int32_t predicted = 0;          // class index in the model's class list
+  int64_t timestamp_ms = 0;       // when the model predicted (event time, or arrival time)
+  std::span<const float> scores;  // in model class order; empty when the event had none. The
+                                  // joiner keeps a copy.
 };
 
 // A label that carried an id.
@@ -28,9 +29,31 @@ struct PendingLabel {
 
 // A prediction and its label, matched. Counted at the arrival time of the later of the two.
 struct JoinedPair {
-  PendingPrediction prediction;
+  uint64_t id = 0;
+  uint32_t version = 0;   // the prediction's version handle
+  int32_t predicted = 0;  // the prediction's class
+  int64_t prediction_timestamp_ms = 0;
   int32_t actual = 0;
   double lag_seconds = 0;  // label timestamp - prediction timestamp, never negative
+  // Where the prediction's scores are in Joined::scores (see Joined::ScoresOf).
+  uint32_t scores_begin = 0;
+  uint32_t scores_size = 0;
+};
+
+// What calls to the joiner matched: the pairs, and the scores of their predictions, one array
+// for all of them so a join allocates nothing once the arrays have grown. Calls append; Clear()
+// empties both.
+struct Joined {
+  std::vector<JoinedPair> pairs;
+  std::vector<float> scores;
+
+  std::span<const float> ScoresOf(const JoinedPair& pair) const {
+    return {scores.data() + pair.scores_begin, pair.scores_size};
+  }
+  void Clear() {
+    pairs.clear();
+    scores.clear();
+  }
 };
 
 // Cumulative join statistics of one model. Monotonic except the two `pending_` gauges.
@@ -61,8 +84,9 @@ struct JoinStats {
 // (checked on every call that touches its shard and on Expire()), and when a shard holds
 // max(1, capacity/shards) entries the oldest is evicted. Age is measured from the arrival time
 // passed in (`now`), not from the event timestamps, which only feed the lag. Memory is bounded by
-// capacity times the entry size (about 100 bytes, including the expiry queue, plus 4 bytes per
-// score).
+// capacity times the entry size: about 100 bytes including the expiry queue, plus 4 bytes per
+// class for the scores (a shard's score slots are as wide as the most classes it has seen
+// scored).
 //
 // Joined pairs are appended grouped by shard, not in input order. Items with id 0 ("no id") are
 // ignored.
@@ -74,14 +98,13 @@ class LabelJoiner {
   ~LabelJoiner();
 
   // Stores predictions until their labels arrive; a prediction whose label is already waiting is
-  // joined at once and appended to `joined`. Takes the scores out of `predictions`.
-  void AddPredictions(std::span<PendingPrediction> predictions, absl::Time now,
-                      std::vector<JoinedPair>& joined);
+  // joined at once and appended to `joined`.
+  void AddPredictions(std::span<const PendingPrediction> predictions, absl::Time now,
+                      Joined& joined);
 
   // Matches labels to waiting predictions (appending to `joined`); a label whose prediction has
   // not arrived waits for it.
-  void AddLabels(std::span<const PendingLabel> labels, absl::Time now,
-                 std::vector<JoinedPair>& joined);
+  void AddLabels(std::span<const PendingLabel> labels, absl::Time now, Joined& joined);
 
   // Drops entries older than the TTL. The daemon calls it periodically and at every scrape.
   void Expire(absl::Time now);

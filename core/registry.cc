@@ -146,10 +146,9 @@ void Evaluate(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int
   sums.calibration_confidence[bin] += row.top;
 }
 
-// Evaluates a joined pair on its prediction's version.
+// Evaluates a joined pair, whose prediction had `scores`, on its prediction's version.
 void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                    const JoinedPair& pair, EvaluationSums& sums) {
-  const std::vector<float>& scores = pair.prediction.scores;
+                    const JoinedPair& pair, std::span<const float> scores, EvaluationSums& sums) {
   const int k = static_cast<int>(scores.size());
   RowSummary row;
   if (k > 0) {
@@ -159,7 +158,7 @@ void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& 
     w.Add(layout.evaluated_scored());
   }
   w.Add(layout.joined());
-  Evaluate(layout, w, pair.actual, pair.prediction.predicted, scores.data(), k, row, sums);
+  Evaluate(layout, w, pair.actual, pair.predicted, scores.data(), k, row, sums);
 }
 
 // Per-thread scratch of CountHistograms, reused across groups.
@@ -736,7 +735,7 @@ void Registry::IngestPredictions(Group& g) {
                            ? g.NowMillis()
                            : v.prediction_timestamp_ms[i];
     pending.push_back(
-        PendingPrediction{id, version->handle, predicted, ts, std::vector<float>(p, p + k)});
+        PendingPrediction{id, version->handle, predicted, ts, {p, static_cast<size_t>(k)}});
   }
 
   // Counts that every accepted, scored, evaluated or waiting prediction adds, once per group.
@@ -766,11 +765,11 @@ void Registry::IngestPredictions(Group& g) {
 
   // Labels already waiting join now, on this version's counters.
   if (!pending.empty()) {
-    std::vector<JoinedPair> joined;
+    Joined joined;
     g.model.joiner().AddPredictions(pending, g.now, joined);
-    for (const JoinedPair& pair : joined) {
-      EvaluateJoined(layout, w, pair, sums);
-      feed.AddError(pair.actual != pair.prediction.predicted);
+    for (const JoinedPair& pair : joined.pairs) {
+      EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), sums);
+      feed.AddError(pair.actual != pair.predicted);
     }
   }
 }
@@ -814,15 +813,15 @@ void Registry::IngestLabels(Group& g) {
   }
 
   // Each joined pair counts on the counters of its prediction's version.
-  std::vector<JoinedPair> joined;
+  Joined joined;
   g.model.joiner().AddLabels(labels, g.now, joined);
   const BucketLayout& layout = g.model.layout();
-  for (const JoinedPair& pair : joined) {
-    ModelVersion* version = g.VersionOf(pair.prediction.version);
+  for (const JoinedPair& pair : joined.pairs) {
+    ModelVersion* version = g.VersionOf(pair.version);
     if (version == nullptr) continue;
     WindowedCounters::BucketWriter& w = g.WriterFor(version);
-    EvaluateJoined(layout, w, pair, g.SumsFor(version));
-    g.FeedFor(version).AddError(pair.actual != pair.prediction.predicted);
+    EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), g.SumsFor(version));
+    g.FeedFor(version).AddError(pair.actual != pair.predicted);
   }
 }
 

@@ -13,6 +13,7 @@ namespace modelwatch::core {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
@@ -26,25 +27,24 @@ class LabelJoinerTest : public ::testing::Test {
     return spec;
   }
 
+  // `scores` must outlive the call that adds the prediction.
   static PendingPrediction Prediction(uint64_t id, int32_t predicted, int64_t ts_ms,
-                                      std::vector<float> scores = {}, uint32_t version = 0) {
-    return PendingPrediction{id, version, predicted, ts_ms, std::move(scores)};
+                                      std::span<const float> scores = {}, uint32_t version = 0) {
+    return PendingPrediction{id, version, predicted, ts_ms, scores};
   }
 
   // Adds one prediction and returns what joined.
-  static std::vector<JoinedPair> AddPrediction(LabelJoiner& joiner, PendingPrediction p,
-                                               absl::Time now) {
-    std::vector<PendingPrediction> batch;
-    batch.push_back(std::move(p));
-    std::vector<JoinedPair> joined;
+  static Joined AddPrediction(LabelJoiner& joiner, PendingPrediction p, absl::Time now) {
+    std::vector<PendingPrediction> batch = {p};
+    Joined joined;
     joiner.AddPredictions(batch, now, joined);
     return joined;
   }
 
-  static std::vector<JoinedPair> AddLabel(LabelJoiner& joiner, uint64_t id, int32_t actual,
-                                          int64_t ts_ms, absl::Time now) {
+  static Joined AddLabel(LabelJoiner& joiner, uint64_t id, int32_t actual, int64_t ts_ms,
+                         absl::Time now) {
     std::vector<PendingLabel> batch = {PendingLabel{id, actual, ts_ms}};
-    std::vector<JoinedPair> joined;
+    Joined joined;
     joiner.AddLabels(batch, now, joined);
     return joined;
   }
@@ -52,19 +52,19 @@ class LabelJoinerTest : public ::testing::Test {
 
 TEST_F(LabelJoinerTest, LabelAfterPredictionJoins) {
   LabelJoiner joiner(Spec(1000, absl::Hours(1)));
-  EXPECT_THAT(AddPrediction(joiner, Prediction(7, 1, 10'000, {0.25f, 0.75f}, 3), kStart),
-              IsEmpty());
+  const std::vector<float> scores = {0.25f, 0.75f};
+  EXPECT_THAT(AddPrediction(joiner, Prediction(7, 1, 10'000, scores, 3), kStart).pairs, IsEmpty());
   EXPECT_EQ(joiner.Stats().pending_predictions, 1);
 
-  std::vector<JoinedPair> joined = AddLabel(joiner, 7, 0, 13'500, kStart + absl::Seconds(4));
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].prediction.id, 7u);
-  EXPECT_EQ(joined[0].prediction.version, 3u);
-  EXPECT_EQ(joined[0].prediction.predicted, 1);
-  EXPECT_EQ(joined[0].prediction.timestamp_ms, 10'000);
-  EXPECT_THAT(joined[0].prediction.scores, ElementsAre(0.25f, 0.75f));
-  EXPECT_EQ(joined[0].actual, 0);
-  EXPECT_DOUBLE_EQ(joined[0].lag_seconds, 3.5);
+  Joined joined = AddLabel(joiner, 7, 0, 13'500, kStart + absl::Seconds(4));
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].id, 7u);
+  EXPECT_EQ(joined.pairs[0].version, 3u);
+  EXPECT_EQ(joined.pairs[0].predicted, 1);
+  EXPECT_EQ(joined.pairs[0].prediction_timestamp_ms, 10'000);
+  EXPECT_THAT(joined.ScoresOf(joined.pairs[0]), ElementsAre(0.25f, 0.75f));
+  EXPECT_EQ(joined.pairs[0].actual, 0);
+  EXPECT_DOUBLE_EQ(joined.pairs[0].lag_seconds, 3.5);
 
   JoinStats stats = joiner.Stats();
   EXPECT_EQ(stats.joined, 1u);
@@ -74,26 +74,61 @@ TEST_F(LabelJoinerTest, LabelAfterPredictionJoins) {
 
 TEST_F(LabelJoinerTest, LabelBeforePredictionStillJoins) {
   LabelJoiner joiner(Spec(1000, absl::Hours(1)));
-  EXPECT_THAT(AddLabel(joiner, 9, 2, 70'000, kStart), IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 9, 2, 70'000, kStart).pairs, IsEmpty());
   EXPECT_EQ(joiner.Stats().pending_labels, 1);
 
-  std::vector<JoinedPair> joined =
-      AddPrediction(joiner, Prediction(9, 1, 10'000, {0.1f, 0.2f, 0.7f}), kStart);
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].prediction.predicted, 1);
-  EXPECT_EQ(joined[0].actual, 2);
-  EXPECT_THAT(joined[0].prediction.scores, ElementsAre(0.1f, 0.2f, 0.7f));
-  EXPECT_DOUBLE_EQ(joined[0].lag_seconds, 60.0);
+  const std::vector<float> scores = {0.1f, 0.2f, 0.7f};
+  Joined joined = AddPrediction(joiner, Prediction(9, 1, 10'000, scores), kStart);
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].predicted, 1);
+  EXPECT_EQ(joined.pairs[0].actual, 2);
+  EXPECT_THAT(joined.ScoresOf(joined.pairs[0]), ElementsAre(0.1f, 0.2f, 0.7f));
+  EXPECT_DOUBLE_EQ(joined.pairs[0].lag_seconds, 60.0);
   EXPECT_EQ(joiner.Stats().pending_labels, 0);
   EXPECT_EQ(joiner.Stats().joined, 1u);
+}
+
+TEST_F(LabelJoinerTest, ScoresKeepTheirWidthWhenWiderRowsArrive) {
+  // One shard, so every prediction shares its score slots; the third widens them.
+  LabelJoiner joiner(Spec(1000, absl::Hours(1)), 1);
+  const std::vector<float> two = {0.4f, 0.6f};
+  const std::vector<float> none;
+  const std::vector<float> four = {0.1f, 0.2f, 0.3f, 0.4f};
+  const std::vector<float> replaced = {0.9f, 0.1f};
+  AddPrediction(joiner, Prediction(1, 1, 0, two), kStart);
+  AddPrediction(joiner, Prediction(2, 0, 0, none), kStart);
+  AddPrediction(joiner, Prediction(3, 3, 0, four), kStart);
+  AddPrediction(joiner, Prediction(4, 0, 0, four), kStart);
+  AddPrediction(joiner, Prediction(4, 0, 0, replaced), kStart);  // a duplicate replaces
+
+  Joined joined;
+  const std::vector<PendingLabel> labels = {{3, 0, 0}, {1, 0, 0}, {4, 1, 0}, {2, 1, 0}};
+  joiner.AddLabels(labels, kStart, joined);
+  ASSERT_EQ(joined.pairs.size(), 4u);
+  for (const JoinedPair& pair : joined.pairs) {
+    switch (pair.id) {
+      case 1:
+        EXPECT_THAT(joined.ScoresOf(pair), ElementsAre(0.4f, 0.6f));
+        break;
+      case 2:
+        EXPECT_THAT(joined.ScoresOf(pair), IsEmpty());
+        break;
+      case 3:
+        EXPECT_THAT(joined.ScoresOf(pair), ElementsAre(0.1f, 0.2f, 0.3f, 0.4f));
+        break;
+      default:
+        EXPECT_THAT(joined.ScoresOf(pair), ElementsAre(0.9f, 0.1f));
+        break;
+    }
+  }
 }
 
 TEST_F(LabelJoinerTest, NegativeLagIsClampedToZero) {
   LabelJoiner joiner(Spec(1000, absl::Hours(1)));
   AddPrediction(joiner, Prediction(1, 0, 50'000), kStart);
-  std::vector<JoinedPair> joined = AddLabel(joiner, 1, 0, 40'000, kStart);
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].lag_seconds, 0.0);
+  Joined joined = AddLabel(joiner, 1, 0, 40'000, kStart);
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].lag_seconds, 0.0);
   EXPECT_EQ(joiner.Stats().lag_buckets[0], 1u);
 }
 
@@ -105,9 +140,9 @@ TEST_F(LabelJoinerTest, DuplicatePredictionNewerWins) {
   EXPECT_EQ(stats.duplicate_predictions, 1u);
   EXPECT_EQ(stats.pending_predictions, 1);
 
-  std::vector<JoinedPair> joined = AddLabel(joiner, 5, 1, 2'000, kStart);
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].prediction.predicted, 1);
+  Joined joined = AddLabel(joiner, 5, 1, 2'000, kStart);
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].predicted, 1);
   EXPECT_EQ(joiner.Stats().pending_predictions, 0);
 }
 
@@ -118,9 +153,9 @@ TEST_F(LabelJoinerTest, DuplicateLabelNewerWins) {
   EXPECT_EQ(joiner.Stats().duplicate_labels, 1u);
   EXPECT_EQ(joiner.Stats().pending_labels, 1);
 
-  std::vector<JoinedPair> joined = AddPrediction(joiner, Prediction(5, 0, 1'000), kStart);
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].actual, 2);
+  Joined joined = AddPrediction(joiner, Prediction(5, 0, 1'000), kStart);
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].actual, 2);
 }
 
 TEST_F(LabelJoinerTest, DuplicatesWithinOneBatchKeepTheLast) {
@@ -129,15 +164,15 @@ TEST_F(LabelJoinerTest, DuplicatesWithinOneBatchKeepTheLast) {
   batch.push_back(Prediction(11, 0, 0));
   batch.push_back(Prediction(12, 0, 0));
   batch.push_back(Prediction(11, 2, 0));
-  std::vector<JoinedPair> joined;
+  Joined joined;
   joiner.AddPredictions(batch, kStart, joined);
-  EXPECT_THAT(joined, IsEmpty());
+  EXPECT_THAT(joined.pairs, IsEmpty());
   EXPECT_EQ(joiner.Stats().duplicate_predictions, 1u);
   EXPECT_EQ(joiner.Stats().pending_predictions, 2);
 
   joined = AddLabel(joiner, 11, 1, 0, kStart);
-  ASSERT_EQ(joined.size(), 1u);
-  EXPECT_EQ(joined[0].prediction.predicted, 2);
+  ASSERT_EQ(joined.pairs.size(), 1u);
+  EXPECT_EQ(joined.pairs[0].predicted, 2);
 }
 
 TEST_F(LabelJoinerTest, EntriesExpireAfterTtl) {
@@ -163,14 +198,14 @@ TEST_F(LabelJoinerTest, EntriesExpireAfterTtl) {
   EXPECT_EQ(stats.pending_labels, 0);
 
   // The expired prediction's label now waits instead of joining.
-  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart + absl::Minutes(2)), IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart + absl::Minutes(2)).pairs, IsEmpty());
   EXPECT_EQ(joiner.Stats().pending_labels, 1);
 }
 
 TEST_F(LabelJoinerTest, ExpiryHappensOnAddWithoutExplicitExpire) {
   LabelJoiner joiner(Spec(1000, absl::Minutes(1)), 1);
   AddPrediction(joiner, Prediction(1, 0, 0), kStart);
-  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart + absl::Minutes(5)), IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart + absl::Minutes(5)).pairs, IsEmpty());
   JoinStats stats = joiner.Stats();
   EXPECT_EQ(stats.expired_predictions, 1u);
   EXPECT_EQ(stats.joined, 0u);
@@ -206,8 +241,9 @@ TEST_F(LabelJoinerTest, FullTableEvictsTheOldest) {
   EXPECT_EQ(stats.pending_labels, 0);
 
   // 1 was evicted; 3 is still there.
-  EXPECT_THAT(AddLabel(joiner, 3, 0, 0, kStart), testing::SizeIs(1));
-  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart), IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 3, 0, 0, kStart),
+              testing::Field(&Joined::pairs, testing::SizeIs(1)));
+  EXPECT_THAT(AddLabel(joiner, 1, 0, 0, kStart).pairs, IsEmpty());
 }
 
 TEST_F(LabelJoinerTest, ReplacingAtCapacityEvictsNothing) {
@@ -241,19 +277,19 @@ TEST_F(LabelJoinerTest, LargeBatchesJoinAcrossShards) {
   for (uint64_t id = 1; id <= 5000; ++id) {
     predictions.push_back(Prediction(id * 7919, static_cast<int32_t>(id % 5), 0));
   }
-  std::vector<JoinedPair> joined;
+  Joined joined;
   joiner.AddPredictions(predictions, kStart, joined);
-  EXPECT_THAT(joined, IsEmpty());
+  EXPECT_THAT(joined.pairs, IsEmpty());
 
   std::vector<PendingLabel> labels;
   for (uint64_t id = 5000; id >= 1; --id) {
     labels.push_back(PendingLabel{id * 7919, static_cast<int32_t>(id % 3), 0});
   }
   joiner.AddLabels(labels, kStart, joined);
-  ASSERT_EQ(joined.size(), 5000u);
-  for (const JoinedPair& pair : joined) {
-    uint64_t id = pair.prediction.id / 7919;
-    EXPECT_EQ(pair.prediction.predicted, static_cast<int32_t>(id % 5));
+  ASSERT_EQ(joined.pairs.size(), 5000u);
+  for (const JoinedPair& pair : joined.pairs) {
+    uint64_t id = pair.id / 7919;
+    EXPECT_EQ(pair.predicted, static_cast<int32_t>(id % 5));
     EXPECT_EQ(pair.actual, static_cast<int32_t>(id % 3));
   }
   JoinStats stats = joiner.Stats();
@@ -272,7 +308,7 @@ TEST_F(LabelJoinerTest, ConcurrentWritersJoinEveryPair) {
     threads.emplace_back([&, t] {
       // Even threads send predictions, odd threads the labels of the same ids, in batches.
       const uint64_t base = static_cast<uint64_t>(t / 2) * kPerThread + 1;
-      std::vector<JoinedPair> joined;
+      Joined joined;
       for (uint64_t start = 0; start < kPerThread; start += 256) {
         const uint64_t end = std::min(kPerThread, start + 256);
         if (t % 2 == 0) {
@@ -285,7 +321,7 @@ TEST_F(LabelJoinerTest, ConcurrentWritersJoinEveryPair) {
           joiner.AddLabels(batch, kStart, joined);
         }
       }
-      joined_by[t] = joined.size();
+      joined_by[t] = joined.pairs.size();
     });
   }
   for (std::thread& th : threads) th.join();
@@ -305,7 +341,8 @@ TEST_F(LabelJoinerTest, ManyJoinsOfReusedIdsKeepTheTableSmall) {
   // Stale expiry items from joined entries must not count against capacity.
   for (int round = 0; round < 10'000; ++round) {
     AddPrediction(joiner, Prediction(1 + round % 3, 0, 0), kStart);
-    EXPECT_THAT(AddLabel(joiner, 1 + round % 3, 0, 0, kStart), testing::SizeIs(1));
+    EXPECT_THAT(AddLabel(joiner, 1 + round % 3, 0, 0, kStart),
+                testing::Field(&Joined::pairs, testing::SizeIs(1)));
   }
   JoinStats stats = joiner.Stats();
   EXPECT_EQ(stats.joined, 10'000u);
@@ -315,46 +352,57 @@ TEST_F(LabelJoinerTest, ManyJoinsOfReusedIdsKeepTheTableSmall) {
 
 TEST_F(LabelJoinerTest, IdZeroIsIgnored) {
   LabelJoiner joiner(Spec(1000, absl::Hours(1)), 1);
-  EXPECT_THAT(AddPrediction(joiner, Prediction(0, 1, 0), kStart), IsEmpty());
-  EXPECT_THAT(AddLabel(joiner, 0, 1, 0, kStart), IsEmpty());
+  EXPECT_THAT(AddPrediction(joiner, Prediction(0, 1, 0), kStart).pairs, IsEmpty());
+  EXPECT_THAT(AddLabel(joiner, 0, 1, 0, kStart).pairs, IsEmpty());
   AddPrediction(joiner, Prediction(5, 1, 0), kStart);
   JoinStats stats = joiner.Stats();
   EXPECT_EQ(stats.pending_predictions, 1);
   EXPECT_EQ(stats.pending_labels, 0);
   EXPECT_EQ(stats.joined, 0u);
-  EXPECT_THAT(AddLabel(joiner, 5, 0, 0, kStart), testing::SizeIs(1));
+  EXPECT_THAT(AddLabel(joiner, 5, 0, 0, kStart),
+              testing::Field(&Joined::pairs, testing::SizeIs(1)));
 }
 
 TEST_F(LabelJoinerTest, RandomOperationsMatchASimpleModel) {
-  // Ids from a small range collide often in the table, exercising its erase path.
+  // Ids from a small range collide often in the table, exercising its erase path; predictions
+  // carry 0 to 6 scores, so a shard's score slots widen while entries wait.
+  struct Waiting {
+    bool is_label;
+    int32_t cls;
+    std::vector<float> scores;
+  };
   for (int shards : {1, 3}) {
     LabelJoiner joiner(Spec(1'000'000, absl::Hours(1)), shards);
-    std::map<uint64_t, std::pair<bool, int32_t>> waiting;  // id -> (is label, class)
+    std::map<uint64_t, Waiting> waiting;
     std::mt19937_64 rng(shards);
     uint64_t joins = 0;
     for (int step = 0; step < 20'000; ++step) {
       const uint64_t id = 1 + rng() % 300;
       const int32_t cls = static_cast<int32_t>(rng() % 5);
       const bool label = rng() % 2 == 0;
-      std::vector<JoinedPair> joined = label
-                                           ? AddLabel(joiner, id, cls, 0, kStart)
-                                           : AddPrediction(joiner, Prediction(id, cls, 0), kStart);
+      std::vector<float> scores(rng() % 7);
+      for (float& p : scores) p = static_cast<float>(rng() % 1000) / 1000.0f;
+      Joined joined = label ? AddLabel(joiner, id, cls, 0, kStart)
+                            : AddPrediction(joiner, Prediction(id, cls, 0, scores), kStart);
       auto it = waiting.find(id);
-      if (it != waiting.end() && it->second.first != label) {
-        ASSERT_EQ(joined.size(), 1u) << "step " << step;
-        EXPECT_EQ(label ? joined[0].prediction.predicted : joined[0].actual, it->second.second);
-        EXPECT_EQ(label ? joined[0].actual : joined[0].prediction.predicted, cls);
+      if (it != waiting.end() && it->second.is_label != label) {
+        ASSERT_EQ(joined.pairs.size(), 1u) << "step " << step;
+        const JoinedPair& pair = joined.pairs[0];
+        EXPECT_EQ(label ? pair.predicted : pair.actual, it->second.cls);
+        EXPECT_EQ(label ? pair.actual : pair.predicted, cls);
+        EXPECT_THAT(joined.ScoresOf(pair), ElementsAreArray(label ? it->second.scores : scores))
+            << "step " << step;
         waiting.erase(it);
         ++joins;
       } else {
-        ASSERT_TRUE(joined.empty()) << "step " << step;
-        waiting[id] = {label, cls};
+        ASSERT_TRUE(joined.pairs.empty()) << "step " << step;
+        waiting[id] = {label, cls, label ? std::vector<float>{} : scores};
       }
     }
     JoinStats stats = joiner.Stats();
     EXPECT_EQ(stats.joined, joins);
     int64_t labels = 0;
-    for (const auto& [id, entry] : waiting) labels += entry.first ? 1 : 0;
+    for (const auto& [id, entry] : waiting) labels += entry.is_label ? 1 : 0;
     EXPECT_EQ(stats.pending_labels, labels);
     EXPECT_EQ(stats.pending_predictions, static_cast<int64_t>(waiting.size()) - labels);
   }
