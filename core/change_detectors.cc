@@ -116,6 +116,8 @@ bool Adwin::CutOnce() {
   // newer part W1 to the older part W0. The last boundary (W1 empty) is not a split.
   double n0 = 0, total0 = 0;
   double n1 = static_cast<double>(width_), total1 = total_;
+  const double log_term = std::log(2.0 * std::log(n1) / options_.delta);
+  const double window_variance = variance();
   for (size_t level = levels_.size(); level-- > 0;) {
     const double size = BucketSize(level);
     for (const Bucket& bucket : levels_[level]) {
@@ -125,7 +127,7 @@ bool Adwin::CutOnce() {
       total1 -= bucket.total;
       if (n1 <= 0) return false;
       if (n0 < options_.min_window_length || n1 < options_.min_window_length) continue;
-      if (SplitDiffers(n0, n1, total0 / n0 - total1 / n1)) {
+      if (SplitDiffers(n0, n1, total0 / n0 - total1 / n1, log_term, window_variance)) {
         DropOldestBucket();
         return true;
       }
@@ -134,13 +136,12 @@ bool Adwin::CutOnce() {
   return false;
 }
 
-bool Adwin::SplitDiffers(double n0, double n1, double mean_difference) const {
-  const double w = static_cast<double>(width_);
-  const double log_term = std::log(2.0 * std::log(w) / options_.delta);
+bool Adwin::SplitDiffers(double n0, double n1, double mean_difference, double log_term,
+                         double variance) const {
   const double min_length = options_.min_window_length;
   const double inverse_m = 1.0 / (n0 - min_length + 1) + 1.0 / (n1 - min_length + 1);
   const double epsilon =
-      std::sqrt(2.0 * inverse_m * variance() * log_term) + 2.0 / 3.0 * log_term * inverse_m;
+      std::sqrt(2.0 * inverse_m * variance * log_term) + 2.0 / 3.0 * log_term * inverse_m;
   return std::abs(mean_difference) > epsilon;
 }
 
