@@ -12,7 +12,8 @@ namespace {
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
-double BucketSize(size_t level) { return std::ldexp(1.0, static_cast<int>(level)); }
+// 2^level as a double; levels stay far below 64 (a level holds 2^level values).
+double BucketSize(size_t level) { return static_cast<double>(uint64_t{1} << level); }
 
 }  // namespace
 
@@ -182,8 +183,11 @@ bool PageHinkley::Update(double x) {
   }
   if (reset_pending_) Reset();
 
+  // The reciprocal does not depend on the mean, so the division stays off the chain of updates
+  // that runs from one value's mean to the next.
   ++count_;
-  mean_ += (x - mean_) / static_cast<double>(count_);
+  const double inverse_count = 1.0 / static_cast<double>(count_);
+  mean_ += (x - mean_) * inverse_count;
   const double deviation = x - mean_;
   up_ = options_.alpha * up_ + deviation - options_.delta;
   down_ = options_.alpha * down_ + deviation + options_.delta;
