@@ -42,7 +42,7 @@ Daemon::Daemon(const config::Config& config, const DaemonOptions& options)
       clock_(test_clock_ ? static_cast<const core::Clock&>(*test_clock_)
                          : core::SystemClock::Get()),
       registry_(config.models, config.registry),
-      service_(registry_, clock_, counters_, options.max_batch_bytes),
+      service_(registry_, clock_, counters_, options.max_batch_bytes, options.ingest_threads),
       exporter_(registry_, counters_, clock_,
                 ExporterInfo{options.version, options.revision, config.source, config.hash}) {}
 

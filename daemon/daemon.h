@@ -31,6 +31,9 @@ struct DaemonOptions {
   size_t max_batch_bytes = 16 << 20;
   // gRPC sync server threads (each one a potential writer, so at most the WriterSlot capacity).
   int grpc_threads = 16;
+  // Streams whose batches a second thread applies while the next are read (each a writer too,
+  // so the WriterSlot capacity must be at least grpc_threads + ingest_threads).
+  int ingest_threads = 0;
   int http_threads = 4;
   // When set, time is a core::ManualClock starting at this Unix time, moved by POST
   // /debug/clock?advance_seconds=N or ?set_unix=N on the HTTP port.

@@ -4,6 +4,7 @@
 // Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when a server cannot start,
 // 2 for bad flags or a bad config.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -48,6 +49,9 @@ ABSL_FLAG(uint64_t, max_batch_bytes, 16 << 20,
 ABSL_FLAG(int32_t, writer_slots, 16,
           "Counter shards for writer threads, and the cap on gRPC server threads (so every "
           "handler writes to a shard of its own). Each open stream holds one thread.");
+ABSL_FLAG(int32_t, ingest_threads, -1,
+          "Streams whose batches a second thread applies while the next ones are read, at once "
+          "(-1: one per core beyond two). Each takes a counter shard beyond --writer_slots.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish before they are "
           "cancelled.");
@@ -152,6 +156,9 @@ int Run(int argc, char** argv) {
   }
   options.max_batch_bytes = max_batch_bytes;
   options.grpc_threads = writer_slots;
+  options.ingest_threads = absl::GetFlag(FLAGS_ingest_threads) >= 0
+                               ? std::min(absl::GetFlag(FLAGS_ingest_threads), 4096)
+                               : IngestService::DefaultIngestThreads();
   options.test_clock_unix = absl::GetFlag(FLAGS_test_clock);
   options.port_file = absl::GetFlag(FLAGS_port_file);
   options.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
@@ -161,7 +168,7 @@ int Run(int argc, char** argv) {
   // Before any thread starts: signals go to sigwait() below, and writer slots are fixed.
   TuneProcessForIngest();
   sigset_t signals = BlockShutdownSignals();
-  core::WriterSlot::SetCapacity(writer_slots);
+  core::WriterSlot::SetCapacity(writer_slots + options.ingest_threads);
 
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(*config, options);
   if (!daemon.ok()) {

@@ -307,6 +307,56 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(d.metric("modelwatch_batches_total", s, rpc="stream"), 150)
             self.assertEqual(d.metric("modelwatch_writer_slot_overflow_total", s), 0)
 
+    def test_pipelined_streams_keep_order_and_lose_nothing(self):
+        # Two of the three streams get an ingest thread; the third applies inline. Batches 2j and
+        # 2j + 1 predict the same 100 ids, as class x and then as class y (the newer prediction
+        # of an id replaces the older), and batch 2j + 2 labels them y: only batches applied in
+        # the order they were sent make every evaluation (y, y).
+        with Daemon(args=["--writer_slots=4", "--ingest_threads=2"], log_level="debug") as d:
+            replies = [None] * 3
+
+            def ids(stream, j):
+                return [stream * 1_000_000 + j * 100 + i + 1 for i in range(100)]
+
+            def batches(stream):
+                for k in range(41):
+                    batch = ingest_pb2.Batch()
+                    g = batch.groups.add(model="m", class_names=["x", "y"])
+                    if k < 40:
+                        g.predictions.predicted.extend([k % 2] * 100)
+                        g.predictions.ids.extend(ids(stream, k // 2))
+                    if k >= 2 and k % 2 == 0:
+                        g.labels.ids.extend(ids(stream, k // 2 - 1))
+                        g.labels.label.extend([1] * 100)
+                    yield batch
+
+            def run(i):
+                replies[i] = d.client().stream(batches(i))
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(
+                [(r.batches, r.accepted_predictions, r.accepted_labels) for r in replies],
+                [(41, 4000, 2000)] * 3)
+            s = d.scrape()
+            for predicted, count in (("y", 6000), ("x", 0)):
+                self.assertEqual(d.metric("modelwatch_confusion_matrix_total", s, model="m",
+                                          version="default", actual="y", predicted=predicted),
+                                 count)
+            self.assertEqual(d.metric("modelwatch_label_joins_total", s, model="m",
+                                      version="default"), 6000)
+            self.assertEqual(d.metric("modelwatch_join_pending", s, model="m", kind="label"), 0)
+            self.assertEqual(d.metric("modelwatch_writer_slot_overflow_total", s), 0)
+            # The streams did go through ingest threads (the debug log of each stream's close).
+            d.wait_until(lambda: d.log().count("event=stream_close") == 3,
+                         "three stream_close lines")
+            pipelined = [int(n) for n in re.findall(r"pipelined_batches=(\d+)", d.log())]
+            self.assertEqual(len(pipelined), 3)
+            self.assertGreater(max(pipelined), 0)
+
 
 class LifecycleTest(unittest.TestCase):
     def test_health_service_answers_serving(self):
