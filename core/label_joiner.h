@@ -84,9 +84,9 @@ struct JoinStats {
 // (checked on every call that touches its shard and on Expire()), and when a shard holds
 // max(1, capacity/shards) entries the oldest is evicted. Age is measured from the arrival time
 // passed in (`now`), not from the event timestamps, which only feed the lag. Memory is bounded by
-// capacity times the entry size: about 100 bytes including the expiry queue, plus 4 bytes per
-// class for the scores (a shard's score slots are as wide as the most classes it has seen
-// scored).
+// capacity times the entry size: 150 to 200 bytes (a 64-byte entry, 16-byte id table slots at
+// 3/16 to 3/8 load, and the expiry queue), plus 4 bytes per class for the scores (a shard's score
+// slots are as wide as the most classes it has seen scored).
 //
 // Joined pairs are appended grouped by shard, not in input order. Items with id 0 ("no id") are
 // ignored.
