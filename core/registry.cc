@@ -751,7 +751,7 @@ void Registry::IngestPredictions(Group& g) {
 
   // The distribution histograms, for a model with drift configured.
   if (histograms) {
-    // Class c's score is in the last dictionary column naming it, as `row` holds it above.
+    // Class c's score is in the last dictionary column naming it, as in the reordered rows above.
     std::vector<int> source(static_cast<size_t>(k), -1);
     for (int j = 0; j < k_dict && scored; ++j) {
       const int c = in_model_order ? j : g.dictionary[j];

@@ -143,8 +143,14 @@ class Model {
 // predictions, the error of each evaluation and the confidence of each scored prediction are
 // handed to it once (DriftMonitor::Feed), one lock per version per group.
 //
+// The per-class work runs a group at a time: the row kernels (core/score_rows.h) summarize every
+// score row and add the Brier squares of the evaluated ones, and the column kernels
+// (core/histogram_binning.h) bin or count the histogram columns; the per-event loop reads their
+// results and adds the counts.
+//
 // Thread-safe. Cost per group: a reader lock on the model map, one mutex per model for the
-// class dictionary and the version, one per joiner shard touched; per event, counter adds.
+// class dictionary and the version, one per joiner shard touched; per event, counter adds (about
+// 30 ns per event for 10 classes with scores and inline labels, 15 without scores).
 class Registry {
  public:
   struct Options {
