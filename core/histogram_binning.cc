@@ -5,6 +5,12 @@
 #include <cstring>
 #include <limits>
 
+#if MODELWATCH_X86_KERNELS
+#define MODELWATCH_TARGET_AVX2 __attribute__((target("avx2")))
+#else
+#define MODELWATCH_TARGET_AVX2
+#endif
+
 namespace modelwatch::core {
 namespace {
 
@@ -138,8 +144,12 @@ float FloatThreshold(double edge) {
 }
 
 bool CpuHasAvx2() {
+#if MODELWATCH_X86_KERNELS
   static const bool has = __builtin_cpu_supports("avx2");
   return has;
+#else
+  return false;
+#endif
 }
 
 void BinByThresholdsPortable(std::span<const float> thresholds, const float* x, size_t n,
@@ -156,19 +166,17 @@ void BinScoresPortable(int bins, const float* p, size_t n, int32_t* out) {
   BinScoresKernel(bins, p, n, out);
 }
 
-__attribute__((target("avx2"))) void BinByThresholdsAvx2(std::span<const float> thresholds,
-                                                         const float* x, size_t n, int32_t* bins) {
+MODELWATCH_TARGET_AVX2 void BinByThresholdsAvx2(std::span<const float> thresholds, const float* x,
+                                                size_t n, int32_t* bins) {
   BinByThresholdsKernel<8>(thresholds, x, n, bins);
 }
 
-__attribute__((target("avx2"))) void CountAtOrAboveAvx2(std::span<const float> thresholds,
-                                                        const float* x, size_t n,
-                                                        uint64_t* at_or_above) {
+MODELWATCH_TARGET_AVX2 void CountAtOrAboveAvx2(std::span<const float> thresholds, const float* x,
+                                               size_t n, uint64_t* at_or_above) {
   CountAtOrAboveKernel<8>(thresholds, x, n, at_or_above);
 }
 
-__attribute__((target("avx2"))) void BinScoresAvx2(int bins, const float* p, size_t n,
-                                                   int32_t* out) {
+MODELWATCH_TARGET_AVX2 void BinScoresAvx2(int bins, const float* p, size_t n, int32_t* out) {
   BinScoresKernel(bins, p, n, out);
 }
 

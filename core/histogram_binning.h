@@ -4,6 +4,15 @@
 #include <cstdint>
 #include <span>
 
+// The kernels use SSE2 and AVX2 on x86-64. On other CPUs (or built with
+// -DMODELWATCH_PORTABLE_KERNELS) they are plain C++, and the "AVX2" entry points run the same code
+// as the portable ones.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(MODELWATCH_PORTABLE_KERNELS)
+#define MODELWATCH_X86_KERNELS 1
+#else
+#define MODELWATCH_X86_KERNELS 0
+#endif
+
 namespace modelwatch::core {
 
 // Column kernels of the drift histograms: they turn a group's float columns into bin indices,
@@ -38,7 +47,7 @@ void CountAtOrAbove(std::span<const float> thresholds, const float* x, size_t n,
 // `out`: floor(p x bins) computed in double, 1.0 in the last bin (BucketLayout::ScoreBin).
 void BinScores(int bins, const float* p, size_t n, int32_t* out);
 
-// The two kernels behind each function above.
+// The two kernels behind each function above. CpuHasAvx2() is false off x86-64.
 bool CpuHasAvx2();
 void BinByThresholdsPortable(std::span<const float> thresholds, const float* x, size_t n,
                              int32_t* bins);

@@ -1,18 +1,21 @@
 #include "core/score_rows.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <bit>
 #include <limits>
 
 #include "core/histogram_binning.h"
 
+#if MODELWATCH_X86_KERNELS
+#include <immintrin.h>
+#endif
+
 namespace modelwatch::core {
 namespace {
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 
+#if MODELWATCH_X86_KERNELS
 // The operations the kernels need, on W floats at a time: SSE2 registers (W = 4) or AVX2 ones
 // (W = 8). Doubles take two registers per W floats, `lo` and `hi`.
 template <int W>
@@ -84,21 +87,12 @@ struct Simd<8> {
 
 #undef MODELWATCH_AVX2
 
+#endif  // MODELWATCH_X86_KERNELS
+
 double Clip(float p) { return std::min(std::max<double>(p, kEps), 1 - kEps); }
 
-// 1.0 for the lanes of the register at offset k - W that no whole register before it covers,
-// 0.0 for the others: rows of k >= W classes end with a register that overlaps the one before it
-// when W does not divide k, and the overlapped lanes must not be added twice.
-template <int W>
-struct TailKeep {
-  explicit TailKeep(int k) {
-    const int fresh = k % W == 0 ? W : k % W;
-    for (int l = 0; l < W; ++l) keep[l] = l >= W - fresh ? 1.0 : 0.0;
-  }
-  double keep[W];
-};
-
-// Rows of fewer classes than a register holds, one class at a time.
+// Rows one class at a time: rows of fewer classes than a register holds, or every row where
+// there are no vector kernels.
 inline void SummarizeShortRows(const float* scores, size_t rows, int k, RowSummary* out) {
   for (size_t r = 0; r < rows; ++r) {
     const float* p = scores + r * static_cast<size_t>(k);
@@ -113,6 +107,43 @@ inline void SummarizeShortRows(const float* scores, size_t rows, int k, RowSumma
     out[r] = RowSummary{top, top_class, sum};
   }
 }
+
+// Squares one class at a time over the rows, in two independent sums: rows of fewer classes
+// than a register holds, or every row where there are no vector kernels.
+inline void AddSquaresByClass(const float* scores, int k, std::span<const uint32_t> rows,
+                              double* squares) {
+  const size_t stride = static_cast<size_t>(k);
+  for (int c = 0; c < k; ++c) {
+    double even = 0;
+    double odd = 0;
+    size_t i = 0;
+    for (; i + 2 <= rows.size(); i += 2) {
+      const double a = scores[rows[i] * stride + c];
+      const double b = scores[rows[i + 1] * stride + c];
+      even += a * a;
+      odd += b * b;
+    }
+    if (i < rows.size()) {
+      const double a = scores[rows[i] * stride + c];
+      even += a * a;
+    }
+    squares[c] += even + odd;
+  }
+}
+
+#if MODELWATCH_X86_KERNELS
+
+// 1.0 for the lanes of the register at offset k - W that no whole register before it covers,
+// 0.0 for the others: rows of k >= W classes end with a register that overlaps the one before it
+// when W does not divide k, and the overlapped lanes must not be added twice.
+template <int W>
+struct TailKeep {
+  explicit TailKeep(int k) {
+    const int fresh = k % W == 0 ? W : k % W;
+    for (int l = 0; l < W; ++l) keep[l] = l >= W - fresh ? 1.0 : 0.0;
+  }
+  double keep[W];
+};
 
 // Each row is read in whole registers, the last one at offset k - W (overlapping the one before
 // when W does not divide k): the maximum ignores the overlap, the clipped sum masks it out. The
@@ -161,22 +192,7 @@ inline void AddSquaresKernel(const float* scores, int k, std::span<const uint32_
   using S = Simd<W>;
   const size_t stride = static_cast<size_t>(k);
   if (k < W) {
-    for (int c = 0; c < k; ++c) {
-      double even = 0;
-      double odd = 0;
-      size_t i = 0;
-      for (; i + 2 <= rows.size(); i += 2) {
-        const double a = scores[rows[i] * stride + c];
-        const double b = scores[rows[i + 1] * stride + c];
-        even += a * a;
-        odd += b * b;
-      }
-      if (i < rows.size()) {
-        const double a = scores[rows[i] * stride + c];
-        even += a * a;
-      }
-      squares[c] += even + odd;
-    }
+    AddSquaresByClass(scores, k, rows, squares);
     return;
   }
   const int last = k - W;
@@ -212,7 +228,11 @@ inline void AddSquaresKernel(const float* scores, int k, std::span<const uint32_
   }
 }
 
+#endif  // MODELWATCH_X86_KERNELS
+
 }  // namespace
+
+#if MODELWATCH_X86_KERNELS
 
 __attribute__((flatten)) void SummarizeRowsPortable(const float* scores, size_t rows, int k,
                                                     RowSummary* out) {
@@ -234,6 +254,27 @@ __attribute__((target("avx2"), flatten)) void AddSquaresAvx2(const float* scores
                                                              double* squares) {
   AddSquaresKernel<8>(scores, k, rows, squares);
 }
+
+#else
+
+void SummarizeRowsPortable(const float* scores, size_t rows, int k, RowSummary* out) {
+  SummarizeShortRows(scores, rows, k, out);
+}
+
+void AddSquaresPortable(const float* scores, int k, std::span<const uint32_t> rows,
+                        double* squares) {
+  AddSquaresByClass(scores, k, rows, squares);
+}
+
+void SummarizeRowsAvx2(const float* scores, size_t rows, int k, RowSummary* out) {
+  SummarizeShortRows(scores, rows, k, out);
+}
+
+void AddSquaresAvx2(const float* scores, int k, std::span<const uint32_t> rows, double* squares) {
+  AddSquaresByClass(scores, k, rows, squares);
+}
+
+#endif  // MODELWATCH_X86_KERNELS
 
 void SummarizeRows(const float* scores, size_t rows, int k, RowSummary* out) {
   if (CpuHasAvx2()) {

@@ -12,8 +12,9 @@ namespace modelwatch::core {
 // reads their results.
 //
 // Like the histogram kernels (core/histogram_binning.h), each exists for SSE2 and for AVX2,
-// chosen once at startup; the *Portable and *Avx2 entry points are exposed for tests. Scores must
-// be finite (the ingest path checks them first). Stateless and thread-safe.
+// chosen once at startup, on x86-64, and as plain C++ elsewhere; the *Portable and *Avx2 entry
+// points are exposed for tests. Scores must be finite (the ingest path checks them first).
+// Stateless and thread-safe.
 
 // What the evaluation of a scored prediction needs from its row.
 struct RowSummary {
