@@ -46,7 +46,8 @@ class IngestService final : public v1::Ingest::Service {
   // with two cores or fewer. A hand-off between threads pays off only while a core is idle: the
   // reading threads and the model server next to the daemon need the first two. On a 2-core
   // machine shared with the load generator, pipelined streams measured slower (cross-core
-  // wake-ups cost more than the overlap saved).
+  // wake-ups cost more than the overlap saved). Counts the CPU affinity mask, which does not see
+  // a container's CPU quota: the daemon uses it only when asked (--ingest_threads=-1).
   static int DefaultIngestThreads();
 
   grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<v1::Batch>* reader,

@@ -49,9 +49,12 @@ ABSL_FLAG(uint64_t, max_batch_bytes, 16 << 20,
 ABSL_FLAG(int32_t, writer_slots, 16,
           "Counter shards for writer threads, and the cap on gRPC server threads (so every "
           "handler writes to a shard of its own). Each open stream holds one thread.");
-ABSL_FLAG(int32_t, ingest_threads, -1,
+ABSL_FLAG(int32_t, ingest_threads, 0,
           "Streams whose batches a second thread applies while the next ones are read, at once "
-          "(-1: one per core beyond two). Each takes a counter shard beyond --writer_slots.");
+          "(0: none, every stream applies on its own thread; -1: one per core the process may "
+          "run on beyond two). Each takes a counter shard beyond --writer_slots. Worth it only "
+          "with idle cores: the CPU affinity mask, not a container's CPU quota, is what -1 "
+          "counts.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish before they are "
           "cancelled.");
