@@ -10,7 +10,8 @@
 #    event per message, to each in turn, and the table compares their rates. Without a
 #    modelwatchd binary a second no-op server stands in for it, and the table says so.
 #
-# Environment knobs (defaults in brackets): BENCH_MIN_TIME [0.5] seconds per benchmark,
+# Environment knobs (defaults in brackets): BENCHMARKS [1] (0 skips part 1, to repeat the load
+# test alone), BENCH_MIN_TIME [0.5] seconds per benchmark,
 # BENCH_TIMEOUT [40] seconds per benchmark binary, LOAD_SECONDS [3] measured seconds per load
 # run, LOAD_WARMUP [1] warm-up seconds per load run, LOAD_STREAMS [1] streams per load run. Each
 # server gets two runs per mode, so the load test takes 12 * (LOAD_SECONDS + LOAD_WARMUP)
@@ -23,6 +24,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 build_dir=$(cd "$1" && pwd)
+run_benchmarks=${BENCHMARKS:-1}
 bench_min_time=${BENCH_MIN_TIME:-0.5}
 bench_timeout=${BENCH_TIMEOUT:-40}
 load_seconds=${LOAD_SECONDS:-3}
@@ -60,7 +62,10 @@ echo
 echo "== benchmarks (--benchmark_min_time=$bench_min_time)"
 shopt -s nullglob
 benches=("$build_dir"/bench/*_bench)
-if [[ ${#benches[@]} -eq 0 ]]; then
+if [[ $run_benchmarks == 0 ]]; then
+  echo "skipped (BENCHMARKS=0)"
+  benches=()
+elif [[ ${#benches[@]} -eq 0 ]]; then
   echo "no *_bench binaries in $build_dir/bench"
 fi
 for bin in "${benches[@]}"; do
