@@ -78,6 +78,31 @@ state_dir: state
   EXPECT_EQ(config->registry.default_spec.drift.state_dir, (dir_ / "state").string());
 }
 
+TEST_F(DriftConfigTest, PageHinkleyOnErrorsHasWiderDefaultsThatSharedOptionsOverride) {
+  auto detectors = [&](const std::string& page_hinkley) {
+    absl::StatusOr<Config> config = Parse(
+        "models:\n  - name: m\n    classes: [a, b]\n    drift:\n"
+        "      reference: {previous_window: true}\n      detectors: {page_hinkley: " +
+        page_hinkley + "}\n");
+    EXPECT_TRUE(config.ok()) << config.status();
+    return config.ok() ? config->models[0].drift : DriftSpec{};
+  };
+
+  DriftSpec defaults = detectors("{}");
+  ASSERT_TRUE(defaults.page_hinkley_error && defaults.page_hinkley_confidence);
+  EXPECT_EQ(defaults.page_hinkley_error->delta, 0.01);
+  EXPECT_EQ(defaults.page_hinkley_error->threshold, 100);
+  EXPECT_EQ(defaults.page_hinkley_confidence->delta, 0.005);
+  EXPECT_EQ(defaults.page_hinkley_confidence->threshold, 50);
+
+  // An option at the top applies to both streams; a stream's own mapping wins over it.
+  DriftSpec shared = detectors("{threshold: 70, confidence: {threshold: 40}}");
+  ASSERT_TRUE(shared.page_hinkley_error && shared.page_hinkley_confidence);
+  EXPECT_EQ(shared.page_hinkley_error->threshold, 70);
+  EXPECT_EQ(shared.page_hinkley_error->delta, 0.01);
+  EXPECT_EQ(shared.page_hinkley_confidence->threshold, 40);
+}
+
 TEST_F(DriftConfigTest, FeatureEdgesComeFromTheReferenceFile) {
   WriteReference("m.json", R"({"feature:x": {"edges": [1, 2.5], "counts": [3, 4, 5]}})");
   absl::StatusOr<Config> config = Parse(R"(

@@ -42,9 +42,9 @@ models:
     windows: [{name: 5m, length: 5m, granularity: 1m}]
     drift:
       detectors:
-        # The error stream (0/1, sd 0.3 at a 10% error rate) needs a wider tolerance than
-        # confidence (sd 0.05): its own options override the shared ones.
-        page_hinkley: {delta: 0.005, threshold: 50, error: {delta: 0.01, threshold: 100}}
+        # The defaults: delta 0.005 and threshold 50 on confidence (sd 0.05), delta 0.01 and
+        # threshold 100 on the error stream (0/1, sd 0.3 at a 10% error rate).
+        page_hinkley: {}
         adwin: {delta: 0.002}
         ddm: {warning: 2.0, drift: 3.0, min_samples: 30}
 """
