@@ -128,7 +128,7 @@ bool Adwin::CutOnce() {
       total1 -= bucket.total;
       if (n1 <= 0) return false;
       if (n0 < options_.min_window_length || n1 < options_.min_window_length) continue;
-      if (SplitDiffers(n0, n1, total0 / n0 - total1 / n1, log_term, window_variance)) {
+      if (SplitDiffers(n0, n1, total0, total1, log_term, window_variance)) {
         DropOldestBucket();
         return true;
       }
@@ -137,13 +137,19 @@ bool Adwin::CutOnce() {
   return false;
 }
 
-bool Adwin::SplitDiffers(double n0, double n1, double mean_difference, double log_term,
+bool Adwin::SplitDiffers(double n0, double n1, double total0, double total1, double log_term,
                          double variance) const {
+  // The cut holds when |mean0 - mean1| > sqrt(2 variance log_term iv) + 2/3 log_term iv, with
+  // iv = 1/a + 1/b, a = n0 - min + 1, b = n1 - min + 1. Written with two divisions instead of
+  // four, and the square root as a comparison of squares (both sides are non-negative once the
+  // difference exceeds the second term): this runs for every bucket boundary of every sweep.
   const double min_length = options_.min_window_length;
-  const double inverse_m = 1.0 / (n0 - min_length + 1) + 1.0 / (n1 - min_length + 1);
-  const double epsilon =
-      std::sqrt(2.0 * inverse_m * variance * log_term) + 2.0 / 3.0 * log_term * inverse_m;
-  return std::abs(mean_difference) > epsilon;
+  const double a = n0 - min_length + 1;
+  const double b = n1 - min_length + 1;
+  const double inverse_m = (a + b) / (a * b);
+  const double difference = std::abs(total0 * n1 - total1 * n0) / (n0 * n1);
+  const double excess = difference - 2.0 / 3.0 * log_term * inverse_m;
+  return excess > 0 && excess * excess > 2.0 * inverse_m * variance * log_term;
 }
 
 absl::StatusOr<PageHinkley> PageHinkley::Create(const PageHinkleyOptions& options) {

@@ -82,10 +82,10 @@ class Adwin {
   void DropOldestBucket();
   // One sweep over the splits; true when one cuts (the oldest bucket is then already dropped).
   bool CutOnce();
-  // Whether a split into n0 older and n1 newer values whose means differ by `mean_difference`
+  // Whether a split into n0 older values summing to total0 and n1 newer ones summing to total1
   // shows a change. `log_term` is ln(2 ln(width) / delta) and `variance` the window's: both are
   // the same for every split of one sweep, so the sweep computes them once.
-  bool SplitDiffers(double n0, double n1, double mean_difference, double log_term,
+  bool SplitDiffers(double n0, double n1, double total0, double total1, double log_term,
                     double variance) const;
 
   // Set at construction.
