@@ -118,37 +118,66 @@ struct EvaluationSums {
   std::vector<double> calibration_confidence;
 };
 
-// Adds one evaluated prediction. `p` holds `k` scores in model class order (k == 0: no scores);
-// a class learned after the prediction was made (index >= k) has score 0. `row` summarizes `p`
-// (SummarizeRows). Counts go to the bucket; sums go to `sums`, which the caller flushes once per
-// group. The caller also counts the evaluation in evaluated_scored() and adds the row's squares
-// to sums.brier (AddSquares), both a group at a time.
-void Evaluate(const BucketLayout& layout, WindowedCounters::BucketWriter& w, int actual,
-              int predicted, const float* p, int k, const RowSummary& row, EvaluationSums& sums) {
-  w.Add(layout.confusion(actual, predicted));
-  if (k == 0) return;
+// A prediction whose label is known, waiting for its group's evaluation pass: the row of its
+// scores and its true and predicted class.
+struct PendingEvaluation {
+  uint32_t row;
+  int32_t actual;
+  int32_t predicted;
+};
+
+// Adds evaluated predictions. Rows of `k` scores (k == 0: no scores) in model class order start
+// at `scores`, summarized in `summaries` (SummarizeRows); a class learned after a prediction was
+// made (index >= k) has score 0. Counts go to the bucket; sums go to `sums`, which the caller
+// flushes once per group; each error goes to `feed`. The caller also counts the scored
+// evaluations in evaluated_scored() and adds their rows' squares to sums.brier (AddSquares), both
+// a group at a time. Slot offsets and sums are held in locals for the whole pass: the bucket's
+// atomic slots could alias any of them, so the compiler would reload them after every add.
+void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                  std::span<const PendingEvaluation> evaluations, const float* scores, int k,
+                  const RowSummary* summaries, EvaluationSums& sums, DriftFeed& feed) {
+  const size_t confusion = layout.confusion(0, 0);
+  const auto stride = static_cast<size_t>(layout.num_classes());
+  for (const PendingEvaluation& e : evaluations) {
+    w.Add(confusion + static_cast<size_t>(e.actual) * stride + static_cast<size_t>(e.predicted));
+    feed.AddError(e.actual != e.predicted);
+  }
+  if (k == 0 || evaluations.empty()) return;
   sums.evaluated = true;
 
   // Log loss as scikit-learn computes it: clip every score of the row to [eps, 1 - eps],
   // normalize the row, -log p[actual]. Classes without a score clip to eps. The Brier sum of
   // class c gains (p_c - [c == actual])^2, added as p_c^2 for every class (AddSquares) and
-  // 1 - 2 p_actual for the true class.
-  const int classes = std::max(k, actual + 1);
-  const double clipped_sum = (classes - k) * kEps + row.clipped_sum;
-  const double p_actual = actual < k ? p[actual] : 0.0;
-  sums.brier[actual] += 1.0 - 2.0 * p_actual;
-  sums.log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
+  // 1 - 2 p_actual for the true class. The calibration bin is the top score's: right or wrong is
+  // an added 1 or 0, not a branch, as labels are as unpredictable as errors.
+  const size_t calibration_count = layout.calibration_count(0);
+  const size_t calibration_correct = layout.calibration_correct(0);
+  const int bins = layout.calibration_bins();
+  double* brier = sums.brier.data();
+  double* calibration_confidence = sums.calibration_confidence.data();
+  NegLogSum log_loss = sums.log_loss;
+  for (const PendingEvaluation& e : evaluations) {
+    const RowSummary& row = summaries[e.row];
+    const float* p = scores + static_cast<size_t>(e.row) * static_cast<size_t>(k);
+    const int classes = std::max(k, e.actual + 1);
+    const double clipped_sum = (classes - k) * kEps + row.clipped_sum;
+    const double p_actual = e.actual < k ? p[e.actual] : 0.0;
+    brier[e.actual] += 1.0 - 2.0 * p_actual;
+    log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
 
-  // Right or wrong is an added 1 or 0, not a branch: labels are as unpredictable as errors.
-  const int bin = layout.CalibrationBin(row.top);
-  w.Add(layout.calibration_count(bin));
-  w.Add(layout.calibration_correct(bin), row.top_class == actual ? 1 : 0);
-  sums.calibration_confidence[bin] += row.top;
+    // BucketLayout::CalibrationBin, with the bin count in a local.
+    const int bin = std::min(static_cast<int>(static_cast<double>(row.top) * bins), bins - 1);
+    w.Add(calibration_count + static_cast<size_t>(bin));
+    w.Add(calibration_correct + static_cast<size_t>(bin), row.top_class == e.actual ? 1 : 0);
+    calibration_confidence[bin] += row.top;
+  }
+  sums.log_loss = log_loss;
 }
 
 // Evaluates a joined pair, whose prediction had `scores`, on its prediction's version.
 void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                    const JoinedPair& pair, std::span<const float> scores, EvaluationSums& sums) {
+                    const JoinedPair& pair, std::span<const float> scores, EvaluationSums& sums,
+                    DriftFeed& feed) {
   const int k = static_cast<int>(scores.size());
   RowSummary row;
   if (k > 0) {
@@ -158,7 +187,8 @@ void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& 
     w.Add(layout.evaluated_scored());
   }
   w.Add(layout.joined());
-  Evaluate(layout, w, pair.actual, pair.predicted, scores.data(), k, row, sums);
+  const PendingEvaluation evaluation{0, pair.actual, pair.predicted};
+  EvaluateRows(layout, w, {&evaluation, 1}, scores.data(), k, &row, sums, feed);
 }
 
 // Per-thread scratch of CountHistograms, reused across groups.
@@ -651,8 +681,11 @@ void Registry::IngestPredictions(Group& g) {
   const bool histograms = layout.has_histograms();
   thread_local std::vector<float> reordered;
   thread_local std::vector<RowSummary> summaries;
-  // Evaluated scored rows, whose squares go to the Brier sums after the loop.
+  // Predictions with inline labels, evaluated after the loop, and the scored ones among them,
+  // whose squares go to the Brier sums.
+  thread_local std::vector<PendingEvaluation> evaluations;
   thread_local std::vector<uint32_t> evaluated;
+  evaluations.clear();
   evaluated.clear();
   const float* model_scores = v.scores.data();
   if (scored) {
@@ -714,18 +747,16 @@ void Registry::IngestPredictions(Group& g) {
 
     w.Add(layout.prediction(predicted));
     const float* p = scored ? model_scores + i * static_cast<size_t>(k) : nullptr;
-    RowSummary row;
     if (scored) {
-      row = summaries[i];
-      confidence += row.top;
-      if (histograms) tops.push_back(row.top);
-      feed.AddConfidence(row.top);
+      const float top = summaries[i].top;
+      confidence += top;
+      if (histograms) tops.push_back(top);
+      feed.AddConfidence(top);
     }
 
     if (actual >= 0) {
-      Evaluate(layout, w, actual, predicted, p, k, row, sums);
+      evaluations.push_back(PendingEvaluation{static_cast<uint32_t>(i), actual, predicted});
       if (scored) evaluated.push_back(static_cast<uint32_t>(i));
-      feed.AddError(actual != predicted);
       continue;
     }
     const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
@@ -737,6 +768,8 @@ void Registry::IngestPredictions(Group& g) {
     pending.push_back(
         PendingPrediction{id, version->handle, predicted, ts, {p, static_cast<size_t>(k)}});
   }
+
+  EvaluateRows(layout, w, evaluations, model_scores, k, summaries.data(), sums, feed);
 
   // Counts that every accepted, scored, evaluated or waiting prediction adds, once per group.
   g.tally.accepted_predictions += accepted.size();
@@ -768,8 +801,7 @@ void Registry::IngestPredictions(Group& g) {
     Joined joined;
     g.model.joiner().AddPredictions(pending, g.now, joined);
     for (const JoinedPair& pair : joined.pairs) {
-      EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), sums);
-      feed.AddError(pair.actual != pair.predicted);
+      EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), sums, feed);
     }
   }
 }
@@ -820,8 +852,7 @@ void Registry::IngestLabels(Group& g) {
     ModelVersion* version = g.VersionOf(pair.version);
     if (version == nullptr) continue;
     WindowedCounters::BucketWriter& w = g.WriterFor(version);
-    EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), g.SumsFor(version));
-    g.FeedFor(version).AddError(pair.actual != pair.predicted);
+    EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), g.SumsFor(version), g.FeedFor(version));
   }
 }
 
