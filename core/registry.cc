@@ -304,6 +304,23 @@ void CountHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter&
   }
 }
 
+// Resolves a group's class values (indices into its class_names, or model class indices when it
+// has none) to model classes, from copies of what it needs: held in locals, they stay in
+// registers across the per-event loop's adds to the bucket's atomic slots.
+struct ClassResolver {
+  bool by_name;
+  int num_classes;
+  const int* dictionary;
+  int64_t dictionary_size;
+
+  // The model class, or kUnknownClass / kClassLimit.
+  int operator()(int64_t value) const {
+    if (value < 0) return kUnknownClass;
+    if (!by_name) return value < num_classes ? static_cast<int>(value) : kUnknownClass;
+    return value < dictionary_size ? dictionary[value] : kUnknownClass;
+  }
+};
+
 }  // namespace
 
 // One group being ingested: its views, its model and the class dictionary resolved once, and one
@@ -344,10 +361,10 @@ struct Registry::Group {
   }
 
   // The model class a class value of this group names, or kUnknownClass / kClassLimit.
-  int ClassOf(int64_t value) const {
-    if (value < 0) return kUnknownClass;
-    if (view.class_names.empty()) return value < num_classes ? static_cast<int>(value) : -1;
-    return value < static_cast<int64_t>(dictionary.size()) ? dictionary[value] : kUnknownClass;
+  int ClassOf(int64_t value) const { return Resolver()(value); }
+  ClassResolver Resolver() const {
+    return ClassResolver{!view.class_names.empty(), num_classes, dictionary.data(),
+                         static_cast<int64_t>(dictionary.size())};
   }
 
   // Explains why ClassOf(value) failed.
@@ -712,15 +729,16 @@ void Registry::IngestPredictions(Group& g) {
   accepted.reserve(n);
   if (histograms && scored) tops.reserve(n);
 
+  const ClassResolver class_of = g.Resolver();
   for (size_t i = 0; i < n; ++i) {
     const int event = static_cast<int>(i);
-    const int predicted = g.ClassOf(v.predicted[i]);
+    const int predicted = class_of(v.predicted[i]);
     if (predicted < 0) {
       g.RejectClass(v.predicted[i], predicted, "event", event);
       continue;
     }
     const int32_t label_value = v.inline_labels.empty() ? -1 : v.inline_labels[i];
-    const int actual = label_value >= 0 ? g.ClassOf(label_value) : kUnknownClass;
+    const int actual = label_value >= 0 ? class_of(label_value) : kUnknownClass;
     if (label_value >= 0 && actual < 0) {
       g.RejectClass(label_value, actual, "event", event);
       continue;
@@ -745,7 +763,6 @@ void Registry::IngestPredictions(Group& g) {
     }
     accepted.push_back(static_cast<uint32_t>(i));
 
-    w.Add(layout.prediction(predicted));
     const float* p = scored ? model_scores + i * static_cast<size_t>(k) : nullptr;
     if (scored) {
       const float top = summaries[i].top;
@@ -769,6 +786,12 @@ void Registry::IngestPredictions(Group& g) {
         PendingPrediction{id, version->handle, predicted, ts, {p, static_cast<size_t>(k)}});
   }
 
+  // Class counts in a pass of their own: no add to an atomic slot in the loop above, so what it
+  // reads stays in registers.
+  const size_t predictions_slot = layout.prediction(0);
+  for (uint32_t i : accepted) {
+    w.Add(predictions_slot + static_cast<size_t>(class_of(v.predicted[i])));
+  }
   EvaluateRows(layout, w, evaluations, model_scores, k, summaries.data(), sums, feed);
 
   // Counts that every accepted, scored, evaluated or waiting prediction adds, once per group.
