@@ -345,6 +345,22 @@ struct Registry::Group {
 
   int64_t NowMillis() const { return absl::ToUnixMillis(now); }
 
+  // The group's score rows in model class order, `k` wide, written into `out`: dictionary names
+  // the model lacks are dropped, classes absent from the dictionary score 0.
+  const float* ReorderScores(int k, std::vector<float>& out) const {
+    const size_t n = view.predicted.size();
+    const size_t stride = static_cast<size_t>(k);
+    const int k_dict = ScoreColumns();
+    out.assign(n * stride, 0.0f);
+    for (size_t i = 0; i < n; ++i) {
+      for (int j = 0; j < k_dict; ++j) {
+        const int c = dictionary[j];
+        if (c >= 0 && c < k) out[i * stride + c] = view.scores[i * k_dict + j];
+      }
+    }
+    return out.data();
+  }
+
   // Whether class values and score columns of this group already are model class indices.
   bool DictionaryIsIdentity() const {
     if (view.class_names.empty()) return true;
@@ -624,13 +640,11 @@ void Registry::Ingest(const GroupView& view, int group_index, absl::Time now, In
   g.Finish();
 }
 
-void Registry::IngestPredictions(Group& g) {
+bool Registry::CheckPredictionColumns(Group& g, std::vector<int>& feature_of) {
   const GroupView& v = g.view;
   const size_t n = v.predicted.size();
   const int k_dict = g.ScoreColumns();
-  const std::string& model_name = g.model.spec().name;
 
-  // Shape checks reject every prediction of the group.
   auto bad_length = [n](size_t size) { return size != 0 && size != n; };
   std::string shape_error;
   if (bad_length(v.prediction_timestamp_ms.size())) shape_error = "timestamp_ms";
@@ -644,16 +658,16 @@ void Registry::IngestPredictions(Group& g) {
     g.RejectAll(RejectReason::kColumnLength, n,
                 absl::StrFormat("predictions.%s does not hold one value per prediction (%d)",
                                 shape_error, n));
-    return;
+    return false;
   }
   if (!v.scores.empty() && v.scores.size() != n * static_cast<size_t>(k_dict)) {
     g.RejectAll(RejectReason::kScoresLength, n,
                 absl::StrFormat("predictions.scores holds %d values; %d predictions x %d classes "
                                 "need %d",
                                 v.scores.size(), n, k_dict, n * k_dict));
-    return;
+    return false;
   }
-  std::vector<int> feature_of(v.features.size());
+  feature_of.assign(v.features.size(), 0);
   for (size_t f = 0; f < v.features.size(); ++f) {
     const std::vector<FeatureSpec>& specs = g.model.spec().features;
     auto it = std::find_if(specs.begin(), specs.end(),
@@ -661,11 +675,23 @@ void Registry::IngestPredictions(Group& g) {
     if (it == specs.end()) {
       g.RejectAll(RejectReason::kUnknownFeature, n,
                   absl::StrFormat("feature \"%s\" is not a feature of model \"%s\"",
-                                  v.features[f].name, model_name));
-      return;
+                                  v.features[f].name, g.model.spec().name));
+      return false;
     }
     feature_of[f] = static_cast<int>(it - specs.begin());
   }
+  return true;
+}
+
+void Registry::IngestPredictions(Group& g) {
+  const GroupView& v = g.view;
+  const size_t n = v.predicted.size();
+  const int k_dict = g.ScoreColumns();
+  const std::string& model_name = g.model.spec().name;
+
+  std::vector<int> feature_of;
+  if (!CheckPredictionColumns(g, feature_of)) return;
+
   const std::string_view version_name = v.version.empty() ? "default" : v.version;
   ModelVersion* version = g.model.FindOrAddVersion(version_name, options_.max_versions);
   if (version == nullptr) {
@@ -706,17 +732,7 @@ void Registry::IngestPredictions(Group& g) {
   evaluated.clear();
   const float* model_scores = v.scores.data();
   if (scored) {
-    const size_t stride = static_cast<size_t>(k);
-    if (!in_model_order) {
-      reordered.assign(n * stride, 0.0f);
-      for (size_t i = 0; i < n; ++i) {
-        for (int j = 0; j < k_dict; ++j) {
-          const int c = g.dictionary[j];
-          if (c >= 0 && c < k) reordered[i * stride + c] = v.scores[i * k_dict + j];
-        }
-      }
-      model_scores = reordered.data();
-    }
+    if (!in_model_order) model_scores = g.ReorderScores(k, reordered);
     summaries.resize(n);
     SummarizeRows(model_scores, n, k, summaries.data());
   }

@@ -182,6 +182,9 @@ class Registry {
   Model* FindOrAddModel(std::string_view name, RejectReason& reason);
   void IngestPredictions(Group& g);
   void IngestLabels(Group& g);
+  // The checks that reject every prediction of a group: column lengths, the score count, the
+  // features (each one's model feature index goes to `feature_of`). False when they rejected.
+  bool CheckPredictionColumns(Group& g, std::vector<int>& feature_of);
 
   // Set at construction.
   const Options options_;
