@@ -73,15 +73,15 @@ class BucketLayout {
   size_t num_sums() const { return num_sums_; }
 
   // Which calibration or score bin a value in [0, 1] falls in (1.0 falls in the last bin).
-  int CalibrationBin(double p) const { return BinOf(p, calibration_bins_); }
-  int ScoreBin(double p) const { return BinOf(p, score_bins_); }
-
- private:
-  static int BinOf(double p, int bins) {
+  int CalibrationBin(double p) const { return EqualWidthBin(p, calibration_bins_); }
+  int ScoreBin(double p) const { return EqualWidthBin(p, score_bins_); }
+  // Which of `bins` equal-width bins of [0, 1] a value falls in, clamped to the first and last.
+  static int EqualWidthBin(double p, int bins) {
     int b = static_cast<int>(p * bins);
     return b < 0 ? 0 : (b >= bins ? bins - 1 : b);
   }
 
+ private:
   int num_classes_;
   int calibration_bins_;
   int score_bins_;

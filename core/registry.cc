@@ -165,8 +165,7 @@ void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
     brier[e.actual] += 1.0 - 2.0 * p_actual;
     log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
 
-    // BucketLayout::CalibrationBin, with the bin count in a local.
-    const int bin = std::min(static_cast<int>(static_cast<double>(row.top) * bins), bins - 1);
+    const int bin = BucketLayout::EqualWidthBin(row.top, bins);  // CalibrationBin
     w.Add(calibration_count + static_cast<size_t>(bin));
     w.Add(calibration_correct + static_cast<size_t>(bin), row.top_class == e.actual ? 1 : 0);
     calibration_confidence[bin] += row.top;
@@ -196,18 +195,14 @@ struct HistogramScratch {
   std::vector<uint32_t> counts;
   std::vector<int32_t> score_bins;
   std::vector<int32_t> feature_bins;
-  std::vector<int32_t> top_bins;
 };
 
 // What CountHistograms needs to know of a group besides its columns.
 struct HistogramColumns {
-  // Scores: rows of `stride` values (empty: unscored); class c's score is in column source[c]
-  // (-1: the class has no column and scores 0).
-  std::span<const float> scores;
-  int stride = 0;
-  std::span<const int> source;
-  // The top score of each accepted event (parallel to `accepted`; empty when unscored).
-  std::span<const float> tops;
+  // Score rows of `k` values in model class order (k == 0: unscored), and their summaries.
+  const float* scores = nullptr;
+  int k = 0;
+  const RowSummary* summaries = nullptr;
   // Feature columns, and the model feature index and float thresholds of each.
   std::span<const FeatureColumnView> features;
   std::span<const int> feature_of;
@@ -217,8 +212,8 @@ struct HistogramColumns {
 // Adds the score, confidence and feature histograms of the accepted events (ascending indices
 // into the group). Rows are binned a block at a time, column by column with the binning kernels,
 // then counted event by event into per-group counts: consecutive adds go to different histograms,
-// so none waits for the previous one's store, however skewed the data. The counts reach the
-// bucket once per group.
+// so none waits for the previous one's store, however skewed the data. The confidence bin is the
+// bin of the top class's score. The counts reach the bucket once per group.
 void CountHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
                      const HistogramColumns& c, size_t n, std::span<const uint32_t> accepted) {
   constexpr size_t kBlock = 256;
@@ -226,35 +221,23 @@ void CountHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter&
   const size_t first = layout.score_histogram(0, 0);
   const int bins = layout.score_bins();
   const size_t features = c.features.size();
+  const auto k = static_cast<size_t>(c.k);
   scratch.counts.assign(layout.num_counts() - first, 0);
   uint32_t* h = scratch.counts.data();
 
-  // Where each scored class's column and each feature's histogram are, relative to `first`.
-  struct ClassColumn {
-    uint32_t base;
-    int column;
-  };
-  std::vector<ClassColumn> classes;
-  for (size_t cls = 0; cls < c.source.size(); ++cls) {
-    const auto base =
+  // Where each class's score histogram and each feature's histogram are, relative to `first`.
+  std::vector<uint32_t> class_base(k);
+  for (size_t cls = 0; cls < k; ++cls) {
+    class_base[cls] =
         static_cast<uint32_t>(layout.score_histogram(static_cast<int>(cls), 0) - first);
-    if (c.source[cls] >= 0) {
-      classes.push_back(ClassColumn{base, c.source[cls]});
-    } else {
-      h[base] += static_cast<uint32_t>(accepted.size());
-    }
   }
   std::vector<uint32_t> feature_base(features);
   for (size_t f = 0; f < features; ++f) {
     feature_base[f] = static_cast<uint32_t>(layout.feature_histogram(c.feature_of[f], 0) - first);
   }
   const auto confidence_base = static_cast<uint32_t>(layout.confidence_histogram(0) - first);
-  scratch.top_bins.resize(c.tops.size());
-  BinScores(bins, c.tops.data(), c.tops.size(), scratch.top_bins.data());
-  scratch.score_bins.resize(kBlock * static_cast<size_t>(c.stride));
+  scratch.score_bins.resize(kBlock * k);
   scratch.feature_bins.resize(kBlock * features);
-  const bool scored = !c.scores.empty();
-  const int32_t* top_bins = scratch.top_bins.data();
 
   // When the whole group was accepted, each feature's histogram comes from its whole column at
   // once, with no per-value add; otherwise its values are binned with the rows below.
@@ -279,19 +262,18 @@ void CountHistograms(const BucketLayout& layout, WindowedCounters::BucketWriter&
   for (size_t start = 0; start < n && a < accepted.size(); start += kBlock) {
     const size_t rows = std::min(kBlock, n - start);
     if (accepted[a] >= start + rows) continue;
-    const size_t stride = static_cast<size_t>(c.stride);
-    if (scored) {
-      BinScores(bins, c.scores.data() + start * stride, rows * stride, scratch.score_bins.data());
-    }
+    if (k > 0) BinScores(bins, c.scores + start * k, rows * k, scratch.score_bins.data());
     for (size_t f = 0; f < binned_features; ++f) {
       BinByThresholds(*c.thresholds[f], c.features[f].values.data() + start, rows,
                       scratch.feature_bins.data() + f * kBlock);
     }
     for (; a < accepted.size() && accepted[a] < start + rows; ++a) {
       const size_t r = accepted[a] - start;
-      const int32_t* row = scratch.score_bins.data() + r * stride;
-      for (const ClassColumn& cc : classes) ++h[cc.base + static_cast<uint32_t>(row[cc.column])];
-      if (scored) ++h[confidence_base + static_cast<uint32_t>(top_bins[a])];
+      if (k > 0) {
+        const int32_t* row = scratch.score_bins.data() + r * k;
+        for (size_t cls = 0; cls < k; ++cls) ++h[class_base[cls] + static_cast<uint32_t>(row[cls])];
+        ++h[confidence_base + static_cast<uint32_t>(row[c.summaries[accepted[a]].top_class])];
+      }
       const int32_t* fb = scratch.feature_bins.data() + r;
       for (size_t f = 0; f < binned_features; ++f) {
         ++h[feature_base[f] + static_cast<uint32_t>(fb[f * kBlock])];
@@ -721,15 +703,11 @@ void Registry::IngestPredictions(Group& g) {
                   [](const FeatureColumnView& f) { return AllFinite(f.values); });
   const bool in_model_order = g.DictionaryIsIdentity();
   const int k = scored ? g.num_classes : 0;
-  const bool histograms = layout.has_histograms();
   thread_local std::vector<float> reordered;
   thread_local std::vector<RowSummary> summaries;
-  // Predictions with inline labels, evaluated after the loop, and the scored ones among them,
-  // whose squares go to the Brier sums.
+  // Predictions with inline labels, evaluated after the loop.
   thread_local std::vector<PendingEvaluation> evaluations;
-  thread_local std::vector<uint32_t> evaluated;
   evaluations.clear();
-  evaluated.clear();
   const float* model_scores = v.scores.data();
   if (scored) {
     if (!in_model_order) model_scores = g.ReorderScores(k, reordered);
@@ -739,11 +717,9 @@ void Registry::IngestPredictions(Group& g) {
   std::vector<PendingPrediction> pending;
   size_t with_id = 0;
   double confidence = 0;
-  // The accepted predictions and their top scores, for the histograms counted after the loop.
+  // The accepted predictions, for the counts and histograms added after the loop.
   std::vector<uint32_t> accepted;
-  std::vector<float> tops;
   accepted.reserve(n);
-  if (histograms && scored) tops.reserve(n);
 
   const ClassResolver class_of = g.Resolver();
   for (size_t i = 0; i < n; ++i) {
@@ -783,13 +759,11 @@ void Registry::IngestPredictions(Group& g) {
     if (scored) {
       const float top = summaries[i].top;
       confidence += top;
-      if (histograms) tops.push_back(top);
       feed.AddConfidence(top);
     }
 
     if (actual >= 0) {
       evaluations.push_back(PendingEvaluation{static_cast<uint32_t>(i), actual, predicted});
-      if (scored) evaluated.push_back(static_cast<uint32_t>(i));
       continue;
     }
     const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
@@ -816,22 +790,21 @@ void Registry::IngestPredictions(Group& g) {
   if (scored) w.Add(layout.scored(), accepted.size());
   sums.confidence += confidence;
   if (with_id != 0) w.Add(layout.with_id(), with_id);
-  if (!evaluated.empty()) {
-    w.Add(layout.evaluated_scored(), evaluated.size());
-    AddSquares(model_scores, k, evaluated, sums.brier.data());
+  if (scored && !evaluations.empty()) {
+    // The rows of the evaluations, for the label-free part of the Brier sums.
+    thread_local std::vector<uint32_t> rows;
+    rows.clear();
+    for (const PendingEvaluation& e : evaluations) rows.push_back(e.row);
+    w.Add(layout.evaluated_scored(), rows.size());
+    AddSquares(model_scores, k, rows, sums.brier.data());
   }
 
   // The distribution histograms, for a model with drift configured.
-  if (histograms) {
-    // Class c's score is in the last dictionary column naming it, as in the reordered rows above.
-    std::vector<int> source(static_cast<size_t>(k), -1);
-    for (int j = 0; j < k_dict && scored; ++j) {
-      const int c = in_model_order ? j : g.dictionary[j];
-      if (c >= 0 && c < k) source[c] = j;
-    }
+  if (layout.has_histograms()) {
     std::vector<const std::vector<float>*> thresholds;
     for (int f : feature_of) thresholds.push_back(&g.model.FeatureThresholds(f));
-    HistogramColumns columns{v.scores, k_dict, source, tops, v.features, feature_of, thresholds};
+    const HistogramColumns columns{model_scores, k,          summaries.data(),
+                                   v.features,   feature_of, thresholds};
     CountHistograms(layout, w, columns, n, accepted);
   }
 

@@ -386,6 +386,43 @@ void ExpectSklearnSums(const BucketLayout& layout, const Counts& c) {
   EXPECT_EQ(c.count(layout.calibration_correct(5)), 0u);
 }
 
+TEST_F(RegistryTest, HistogramsCountOnlyAcceptedEventsInModelClassOrder) {
+  // The dictionary {fraud, legit} reverses the model's class order, and event 1's infinite
+  // feature rejects it: the feature column is binned value by value, its value left out.
+  Registry registry({FraudSpec()}, Closed());
+  Events e;
+  e.class_names = {"fraud", "legit"};
+  e.predicted = {1, 0, 0};
+  e.scores = {0.125f, 0.875f, 0.5f, 0.5f, 0.625f, 0.375f};  // (fraud, legit) per event
+  e.feature_names = {"amount"};
+  e.feature_values = {{5.0f, std::numeric_limits<float>::infinity(), 1000.0f}};
+  IngestTally tally = Ingest(registry, e);
+  EXPECT_EQ(tally.accepted_predictions, 2u);
+  EXPECT_EQ(Rejected(tally, RejectReason::kInvalidFeature), 1u);
+
+  const BucketLayout& layout = Find(registry, "fraud")->layout();
+  Counts c = CountsOf(registry, "fraud", "default");
+  // Model class 0 is legit: .875 -> bin 17, .375 -> 7; class 1 is fraud: .125 -> 2, .625 -> 12.
+  EXPECT_EQ(c.count(layout.score_histogram(0, 17)), 1u);
+  EXPECT_EQ(c.count(layout.score_histogram(0, 7)), 1u);
+  EXPECT_EQ(c.count(layout.score_histogram(1, 2)), 1u);
+  EXPECT_EQ(c.count(layout.score_histogram(1, 12)), 1u);
+  EXPECT_EQ(c.count(layout.confidence_histogram(17)), 1u);
+  EXPECT_EQ(c.count(layout.confidence_histogram(12)), 1u);
+  uint64_t scores_counted = 0;
+  uint64_t confidences_counted = 0;
+  for (int b = 0; b < layout.score_bins(); ++b) {
+    scores_counted += c.count(layout.score_histogram(0, b)) + c.count(layout.score_histogram(1, b));
+    confidences_counted += c.count(layout.confidence_histogram(b));
+  }
+  EXPECT_EQ(scores_counted, 4u);
+  EXPECT_EQ(confidences_counted, 2u);
+  // Edges {10, 100}: 5 -> 0, 1000 -> 2; the rejected event's value counts nowhere.
+  EXPECT_EQ(c.count(layout.feature_histogram(0, 0)), 1u);
+  EXPECT_EQ(c.count(layout.feature_histogram(0, 1)), 0u);
+  EXPECT_EQ(c.count(layout.feature_histogram(0, 2)), 1u);
+}
+
 TEST_F(RegistryTest, LogLossAndBrierSumsEqualSklearn) {
   Registry registry({ThreeClassSpec()}, Closed());
   Events e;

@@ -122,7 +122,9 @@ models:
     classes: [a, b]
     drift:
       reference:
-        signals: {label: {categories: [a, b], counts: [3, 1]}, "score:a": {edges: [0.5], counts: [1, 1]}}
+        signals:
+          label: {categories: [a, b], counts: [3, 1]}
+          "score:a": {edges: [0.5], counts: [1, 1]}
     score_bins: 2
   - name: events
     drift: {reference: {capture_events: 10000}}
