@@ -200,11 +200,8 @@ struct LabelJoiner::Shard {
     const uint32_t e = table.Find(p.id);
     if (e != IdTable::kNone && entries[e].is_label) {
       const double lag = LagSeconds(p.timestamp_ms, entries[e].timestamp_ms);
-      const auto begin = static_cast<uint32_t>(joined.scores.size());
-      joined.scores.insert(joined.scores.end(), p.scores.begin(), p.scores.end());
-      joined.pairs.push_back(JoinedPair{p.id, p.version, p.predicted, p.timestamp_ms,
-                                        entries[e].cls, lag, begin,
-                                        static_cast<uint32_t>(p.scores.size())});
+      joined.Add(JoinedPair{p.id, p.version, p.predicted, p.timestamp_ms, entries[e].cls, lag},
+                 p.scores);
       RecordJoinLocked(lag);
       Forget(e);
       return;
@@ -235,11 +232,9 @@ struct LabelJoiner::Shard {
     if (e != IdTable::kNone && !entries[e].is_label) {
       const Entry& p = entries[e];
       const double lag = LagSeconds(p.timestamp_ms, l.timestamp_ms);
-      const auto begin = static_cast<uint32_t>(joined.scores.size());
       const float* stored = scores.data() + static_cast<size_t>(e) * score_stride;
-      joined.scores.insert(joined.scores.end(), stored, stored + p.score_count);
-      joined.pairs.push_back(
-          JoinedPair{l.id, p.version, p.cls, p.timestamp_ms, l.actual, lag, begin, p.score_count});
+      joined.Add(JoinedPair{l.id, p.version, p.cls, p.timestamp_ms, l.actual, lag},
+                 {stored, p.score_count});
       RecordJoinLocked(lag);
       Forget(e);
       return;

@@ -50,6 +50,13 @@ struct Joined {
   std::span<const float> ScoresOf(const JoinedPair& pair) const {
     return {scores.data() + pair.scores_begin, pair.scores_size};
   }
+  // Appends `pair` with the prediction's `prediction_scores` (its scores fields are set here).
+  void Add(JoinedPair pair, std::span<const float> prediction_scores) {
+    pair.scores_begin = static_cast<uint32_t>(scores.size());
+    pair.scores_size = static_cast<uint32_t>(prediction_scores.size());
+    scores.insert(scores.end(), prediction_scores.begin(), prediction_scores.end());
+    pairs.push_back(pair);
+  }
   void Clear() {
     pairs.clear();
     scores.clear();
