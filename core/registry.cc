@@ -19,6 +19,8 @@ constexpr double kEps = std::numeric_limits<double>::epsilon();
 // Class resolution results besides a valid index.
 constexpr int kUnknownClass = -1;
 constexpr int kClassLimit = -2;
+// The resolved class of a prediction that carries no inline label.
+constexpr int kNoLabel = -3;
 
 // Counts one rejected event, formatting its message only when it is the first of its reason.
 template <typename Message>
@@ -118,13 +120,32 @@ struct EvaluationSums {
   std::vector<double> calibration_confidence;
 };
 
-// A prediction whose label is known, waiting for its group's evaluation pass: the row of its
-// scores and its true and predicted class.
-struct PendingEvaluation {
-  uint32_t row;
-  int32_t actual;
-  int32_t predicted;
+// Predictions whose label is known, for a group's evaluation pass: their rows (indices into the
+// group's score rows), and the true and predicted class of each row.
+struct EvaluationRows {
+  std::span<const uint32_t> rows;
+  const int32_t* actual;
+  const int32_t* predicted;
 };
+
+// The rows 0 .. n-1, from a per-thread list that only grows.
+std::span<const uint32_t> AllRows(size_t n) {
+  thread_local std::vector<uint32_t> rows;
+  for (size_t i = rows.size(); i < n; ++i) rows.push_back(static_cast<uint32_t>(i));
+  return {rows.data(), n};
+}
+
+// The sum of the top scores of `rows`, in double, four partial sums at a time so that no add
+// waits for the previous one.
+double SumOfTops(const RowSummary* summaries, std::span<const uint32_t> rows) {
+  double partial[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= rows.size(); i += 4) {
+    for (size_t j = 0; j < 4; ++j) partial[j] += summaries[rows[i + j]].top;
+  }
+  for (; i < rows.size(); ++i) partial[0] += summaries[rows[i]].top;
+  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
 
 // Adds evaluated predictions. Rows of `k` scores (k == 0: no scores) in model class order start
 // at `scores`, summarized in `summaries` (SummarizeRows); a class learned after a prediction was
@@ -134,15 +155,20 @@ struct PendingEvaluation {
 // a group at a time. Slot offsets and sums are held in locals for the whole pass: the bucket's
 // atomic slots could alias any of them, so the compiler would reload them after every add.
 void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                  std::span<const PendingEvaluation> evaluations, const float* scores, int k,
+                  const EvaluationRows& evaluations, const float* scores, int k,
                   const RowSummary* summaries, EvaluationSums& sums, DriftFeed& feed) {
   const size_t confusion = layout.confusion(0, 0);
   const auto stride = static_cast<size_t>(layout.num_classes());
-  for (const PendingEvaluation& e : evaluations) {
-    w.Add(confusion + static_cast<size_t>(e.actual) * stride + static_cast<size_t>(e.predicted));
-    feed.AddError(e.actual != e.predicted);
+  const int32_t* actual_of = evaluations.actual;
+  const int32_t* predicted_of = evaluations.predicted;
+  for (uint32_t r : evaluations.rows) {
+    w.Add(confusion + static_cast<size_t>(actual_of[r]) * stride +
+          static_cast<size_t>(predicted_of[r]));
   }
-  if (k == 0 || evaluations.empty()) return;
+  if (feed.collect) {
+    for (uint32_t r : evaluations.rows) feed.AddError(actual_of[r] != predicted_of[r]);
+  }
+  if (k == 0 || evaluations.rows.empty()) return;
   sums.evaluated = true;
 
   // Log loss as scikit-learn computes it: clip every score of the row to [eps, 1 - eps],
@@ -156,18 +182,19 @@ void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
   double* brier = sums.brier.data();
   double* calibration_confidence = sums.calibration_confidence.data();
   NegLogSum log_loss = sums.log_loss;
-  for (const PendingEvaluation& e : evaluations) {
-    const RowSummary& row = summaries[e.row];
-    const float* p = scores + static_cast<size_t>(e.row) * static_cast<size_t>(k);
-    const int classes = std::max(k, e.actual + 1);
+  for (uint32_t r : evaluations.rows) {
+    const RowSummary& row = summaries[r];
+    const int32_t actual = actual_of[r];
+    const float* p = scores + static_cast<size_t>(r) * static_cast<size_t>(k);
+    const int classes = std::max(k, actual + 1);
     const double clipped_sum = (classes - k) * kEps + row.clipped_sum;
-    const double p_actual = e.actual < k ? p[e.actual] : 0.0;
-    brier[e.actual] += 1.0 - 2.0 * p_actual;
+    const double p_actual = actual < k ? p[actual] : 0.0;
+    brier[actual] += 1.0 - 2.0 * p_actual;
     log_loss.Add(std::min(std::max(p_actual, kEps), 1 - kEps) / clipped_sum);
 
     const int bin = BucketLayout::EqualWidthBin(row.top, bins);  // CalibrationBin
     w.Add(calibration_count + static_cast<size_t>(bin));
-    w.Add(calibration_correct + static_cast<size_t>(bin), row.top_class == e.actual ? 1 : 0);
+    w.Add(calibration_correct + static_cast<size_t>(bin), row.top_class == actual ? 1 : 0);
     calibration_confidence[bin] += row.top;
   }
   sums.log_loss = log_loss;
@@ -179,15 +206,16 @@ void EvaluateJoined(const BucketLayout& layout, WindowedCounters::BucketWriter& 
                     DriftFeed& feed) {
   const int k = static_cast<int>(scores.size());
   RowSummary row;
+  const uint32_t first = 0;
   if (k > 0) {
     SummarizeRows(scores.data(), 1, k, &row);
-    const uint32_t first = 0;
     AddSquares(scores.data(), k, {&first, 1}, sums.brier.data());
     w.Add(layout.evaluated_scored());
   }
   w.Add(layout.joined());
-  const PendingEvaluation evaluation{0, pair.actual, pair.predicted};
-  EvaluateRows(layout, w, {&evaluation, 1}, scores.data(), k, &row, sums, feed);
+  const int32_t actual = pair.actual;
+  const int32_t predicted = pair.predicted;
+  EvaluateRows(layout, w, {{&first, 1}, &actual, &predicted}, scores.data(), k, &row, sums, feed);
 }
 
 // Per-thread scratch of CountHistograms, reused across groups.
@@ -300,6 +328,45 @@ struct ClassResolver {
     if (value < 0) return kUnknownClass;
     if (!by_name) return value < num_classes ? static_cast<int>(value) : kUnknownClass;
     return value < dictionary_size ? dictionary[value] : kUnknownClass;
+  }
+
+  // Resolves every predicted class value into `out`; true when all resolved. Branch-free.
+  bool ResolvePredictions(std::span<const uint32_t> values, std::vector<int32_t>& out) const {
+    out.resize(values.size());
+    int32_t* classes = out.data();
+    int32_t failed = 0;
+    if (by_name) {
+      const auto size = static_cast<uint64_t>(dictionary_size);
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint32_t value = values[i];
+        classes[i] = value < size ? dictionary[value] : kUnknownClass;
+        failed |= classes[i];
+      }
+    } else {
+      const auto limit = static_cast<uint32_t>(num_classes);
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint32_t value = values[i];
+        classes[i] = value < limit ? static_cast<int32_t>(value) : kUnknownClass;
+        failed |= classes[i];
+      }
+    }
+    return failed >= 0;
+  }
+
+  // Resolves the inline labels of `n` predictions into `out`: the model class, kNoLabel for a
+  // prediction without one (a negative value, or no label column), or kUnknownClass /
+  // kClassLimit. True when every label present resolved.
+  bool ResolveLabels(std::span<const int32_t> labels, size_t n, std::vector<int32_t>& out) const {
+    out.assign(n, kNoLabel);
+    if (labels.empty()) return true;
+    int32_t* classes = out.data();
+    bool resolved = true;
+    for (size_t i = 0; i < n; ++i) {
+      if (labels[i] < 0) continue;
+      classes[i] = (*this)(labels[i]);
+      resolved &= classes[i] >= 0;
+    }
+    return resolved;
   }
 };
 
@@ -692,111 +759,108 @@ void Registry::IngestPredictions(Group& g) {
   DriftFeed& feed = g.FeedFor(version);
   EvaluationSums& sums = g.SumsFor(version);
 
-  // Scores: checked for the whole group at once. Rows in model class order are the group's own
-  // column when it already is in that order, else a reordered copy (dictionary names the model
-  // lacks are dropped, classes absent from the dictionary score 0). Each row's top score and
-  // clipped sum come from one pass over the whole group.
+  // Every check is a pass over a whole column, so a clean group (the usual case) goes through no
+  // per-event check at all. Classes: each prediction's and inline label's model class. Scores:
+  // rows in model class order are the group's own column when it already is in that order, else
+  // a reordered copy (dictionary names the model lacks are dropped, classes absent from the
+  // dictionary score 0); each row's top score and clipped sum come from one pass.
+  const ClassResolver class_of = g.Resolver();
+  thread_local std::vector<int32_t> predicted;
+  thread_local std::vector<int32_t> actual;
+  const bool classes_valid = class_of.ResolvePredictions(v.predicted, predicted) &
+                             class_of.ResolveLabels(v.inline_labels, n, actual);
   const bool scored = !v.scores.empty() && g.num_classes > 0;
   const bool scores_valid = !scored || ScoresValid(v.scores);
   const bool features_valid =
       std::all_of(v.features.begin(), v.features.end(),
                   [](const FeatureColumnView& f) { return AllFinite(f.values); });
-  const bool in_model_order = g.DictionaryIsIdentity();
   const int k = scored ? g.num_classes : 0;
   thread_local std::vector<float> reordered;
   thread_local std::vector<RowSummary> summaries;
-  // Predictions with inline labels, evaluated after the loop.
-  thread_local std::vector<PendingEvaluation> evaluations;
-  evaluations.clear();
   const float* model_scores = v.scores.data();
   if (scored) {
-    if (!in_model_order) model_scores = g.ReorderScores(k, reordered);
+    if (!g.DictionaryIsIdentity()) model_scores = g.ReorderScores(k, reordered);
     summaries.resize(n);
     SummarizeRows(model_scores, n, k, summaries.data());
   }
-  std::vector<PendingPrediction> pending;
-  size_t with_id = 0;
-  double confidence = 0;
-  // The accepted predictions, for the counts and histograms added after the loop.
-  std::vector<uint32_t> accepted;
-  accepted.reserve(n);
 
-  const ClassResolver class_of = g.Resolver();
-  for (size_t i = 0; i < n; ++i) {
-    const int event = static_cast<int>(i);
-    const int predicted = class_of(v.predicted[i]);
-    if (predicted < 0) {
-      g.RejectClass(v.predicted[i], predicted, "event", event);
-      continue;
+  // The accepted predictions: all of a clean group, else those that pass the per-event checks.
+  thread_local std::vector<uint32_t> accepted_rows;
+  std::span<const uint32_t> accepted = AllRows(n);
+  if (!(classes_valid && scores_valid && features_valid)) {
+    accepted_rows.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const int event = static_cast<int>(i);
+      if (predicted[i] < 0) {
+        g.RejectClass(v.predicted[i], predicted[i], "event", event);
+        continue;
+      }
+      if (actual[i] < 0 && actual[i] != kNoLabel) {
+        g.RejectClass(v.inline_labels[i], actual[i], "event", event);
+        continue;
+      }
+      const float* raw = scored ? v.scores.data() + i * k_dict : nullptr;
+      if (!scores_valid && !ScoresValid({raw, static_cast<size_t>(k_dict)})) {
+        RejectEvent(g.tally, RejectReason::kInvalidScore, g.index, event, [&] {
+          return absl::StrFormat("group %d event %d: a score is NaN, infinite or outside [0, 1]",
+                                 g.index, event);
+        });
+        continue;
+      }
+      auto bad_feature = [&](const FeatureColumnView& f) { return !std::isfinite(f.values[i]); };
+      if (auto f = features_valid ? v.features.end()
+                                  : std::find_if(v.features.begin(), v.features.end(), bad_feature);
+          f != v.features.end()) {
+        RejectEvent(g.tally, RejectReason::kInvalidFeature, g.index, event, [&] {
+          return absl::StrFormat("group %d event %d: feature \"%s\" is NaN or infinite", g.index,
+                                 event, f->name);
+        });
+        continue;
+      }
+      accepted_rows.push_back(static_cast<uint32_t>(i));
     }
-    const int32_t label_value = v.inline_labels.empty() ? -1 : v.inline_labels[i];
-    const int actual = label_value >= 0 ? class_of(label_value) : kUnknownClass;
-    if (label_value >= 0 && actual < 0) {
-      g.RejectClass(label_value, actual, "event", event);
-      continue;
-    }
-    const float* raw = scored ? v.scores.data() + i * k_dict : nullptr;
-    if (!scores_valid && !ScoresValid({raw, static_cast<size_t>(k_dict)})) {
-      RejectEvent(g.tally, RejectReason::kInvalidScore, g.index, event, [&] {
-        return absl::StrFormat("group %d event %d: a score is NaN, infinite or outside [0, 1]",
-                               g.index, event);
-      });
-      continue;
-    }
-    auto bad_feature = [&](const FeatureColumnView& f) { return !std::isfinite(f.values[i]); };
-    if (auto f = features_valid ? v.features.end()
-                                : std::find_if(v.features.begin(), v.features.end(), bad_feature);
-        f != v.features.end()) {
-      RejectEvent(g.tally, RejectReason::kInvalidFeature, g.index, event, [&] {
-        return absl::StrFormat("group %d event %d: feature \"%s\" is NaN or infinite", g.index,
-                               event, f->name);
-      });
-      continue;
-    }
-    accepted.push_back(static_cast<uint32_t>(i));
-
-    const float* p = scored ? model_scores + i * static_cast<size_t>(k) : nullptr;
-    if (scored) {
-      const float top = summaries[i].top;
-      confidence += top;
-      feed.AddConfidence(top);
-    }
-
-    if (actual >= 0) {
-      evaluations.push_back(PendingEvaluation{static_cast<uint32_t>(i), actual, predicted});
-      continue;
-    }
-    const uint64_t id = v.prediction_ids.empty() ? 0 : v.prediction_ids[i];
-    if (id == 0) continue;
-    ++with_id;
-    const int64_t ts = v.prediction_timestamp_ms.empty() || v.prediction_timestamp_ms[i] <= 0
-                           ? g.NowMillis()
-                           : v.prediction_timestamp_ms[i];
-    pending.push_back(
-        PendingPrediction{id, version->handle, predicted, ts, {p, static_cast<size_t>(k)}});
+    accepted = accepted_rows;
   }
 
-  // Class counts in a pass of their own: no add to an atomic slot in the loop above, so what it
-  // reads stays in registers.
+  // Counts, each in a pass of its own: no add to an atomic slot in a loop that could otherwise
+  // keep what it reads in registers.
   const size_t predictions_slot = layout.prediction(0);
-  for (uint32_t i : accepted) {
-    w.Add(predictions_slot + static_cast<size_t>(class_of(v.predicted[i])));
-  }
-  EvaluateRows(layout, w, evaluations, model_scores, k, summaries.data(), sums, feed);
-
-  // Counts that every accepted, scored, evaluated or waiting prediction adds, once per group.
+  for (uint32_t i : accepted) w.Add(predictions_slot + static_cast<size_t>(predicted[i]));
   g.tally.accepted_predictions += accepted.size();
   feed.predictions += accepted.size();
-  if (scored) w.Add(layout.scored(), accepted.size());
-  sums.confidence += confidence;
-  if (with_id != 0) w.Add(layout.with_id(), with_id);
-  if (scored && !evaluations.empty()) {
-    // The rows of the evaluations, for the label-free part of the Brier sums.
-    thread_local std::vector<uint32_t> rows;
-    rows.clear();
-    for (const PendingEvaluation& e : evaluations) rows.push_back(e.row);
-    w.Add(layout.evaluated_scored(), rows.size());
-    AddSquares(model_scores, k, rows, sums.brier.data());
+  if (scored) {
+    w.Add(layout.scored(), accepted.size());
+    sums.confidence += SumOfTops(summaries.data(), accepted);
+    if (feed.collect) {
+      for (uint32_t i : accepted) feed.confidences.push_back(summaries[i].top);
+    }
+  }
+
+  // Predictions with inline labels are evaluated now; unlabelled ones with an id wait for their
+  // label. A group is usually all one or the other, which needs no list of its own.
+  thread_local std::vector<uint32_t> labelled_rows;
+  thread_local std::vector<uint32_t> waiting_rows;
+  std::span<const uint32_t> labelled;
+  std::span<const uint32_t> waiting;
+  if (v.inline_labels.empty()) {
+    waiting = accepted;
+  } else if (std::all_of(v.inline_labels.begin(), v.inline_labels.end(),
+                         [](int32_t label) { return label >= 0; })) {
+    labelled = accepted;
+  } else {
+    labelled_rows.clear();
+    waiting_rows.clear();
+    for (uint32_t i : accepted) (actual[i] >= 0 ? labelled_rows : waiting_rows).push_back(i);
+    labelled = labelled_rows;
+    waiting = waiting_rows;
+  }
+
+  EvaluateRows(layout, w, {labelled, actual.data(), predicted.data()}, model_scores, k,
+               summaries.data(), sums, feed);
+  if (scored && !labelled.empty()) {
+    // The label-free part of the Brier sums.
+    w.Add(layout.evaluated_scored(), labelled.size());
+    AddSquares(model_scores, k, labelled, sums.brier.data());
   }
 
   // The distribution histograms, for a model with drift configured.
@@ -808,13 +872,26 @@ void Registry::IngestPredictions(Group& g) {
     CountHistograms(layout, w, columns, n, accepted);
   }
 
-  // Labels already waiting join now, on this version's counters.
-  if (!pending.empty()) {
-    Joined joined;
-    g.model.joiner().AddPredictions(pending, g.now, joined);
-    for (const JoinedPair& pair : joined.pairs) {
-      EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), sums, feed);
-    }
+  // Predictions with an id wait for their label; labels already waiting join now, on this
+  // version's counters.
+  if (v.prediction_ids.empty()) return;
+  std::vector<PendingPrediction> pending;
+  for (uint32_t i : waiting) {
+    const uint64_t id = v.prediction_ids[i];
+    if (id == 0) continue;
+    const int64_t ts = v.prediction_timestamp_ms.empty() || v.prediction_timestamp_ms[i] <= 0
+                           ? g.NowMillis()
+                           : v.prediction_timestamp_ms[i];
+    const float* p = scored ? model_scores + i * static_cast<size_t>(k) : nullptr;
+    pending.push_back(
+        PendingPrediction{id, version->handle, predicted[i], ts, {p, static_cast<size_t>(k)}});
+  }
+  if (pending.empty()) return;
+  w.Add(layout.with_id(), pending.size());
+  Joined joined;
+  g.model.joiner().AddPredictions(pending, g.now, joined);
+  for (const JoinedPair& pair : joined.pairs) {
+    EvaluateJoined(layout, w, pair, joined.ScoresOf(pair), sums, feed);
   }
 }
 
