@@ -79,6 +79,16 @@ class NegLogSum {
     return sum;
   }
   bool empty() const { return product_ == 1 && exponent_ == 0; }
+  // Adds the terms whose product is numerator / denominator * 2^exponent (LabelledRowSums).
+  void AddProduct(double numerator, double denominator, int64_t exponent) {
+    int e_numerator = 0;
+    int e_denominator = 0;
+    const double n = std::frexp(numerator, &e_numerator);
+    const double d = std::frexp(denominator, &e_denominator);
+    product_ *= n / d;
+    exponent_ += exponent + e_numerator - e_denominator;
+    Renormalize();
+  }
 
  private:
   void Renormalize() {
@@ -154,9 +164,9 @@ double SumOfTops(const RowSummary* summaries, std::span<const uint32_t> rows) {
 // evaluations in evaluated_scored() and adds their rows' squares to sums.brier (AddSquares), both
 // a group at a time. Slot offsets and sums are held in locals for the whole pass: the bucket's
 // atomic slots could alias any of them, so the compiler would reload them after every add.
-void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
-                  const EvaluationRows& evaluations, const float* scores, int k,
-                  const RowSummary* summaries, EvaluationSums& sums, DriftFeed& feed) {
+// Counts evaluated predictions in the confusion matrix, and feeds their errors to `feed`.
+void CountConfusion(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                    const EvaluationRows& evaluations, DriftFeed& feed) {
   const size_t confusion = layout.confusion(0, 0);
   const auto stride = static_cast<size_t>(layout.num_classes());
   const int32_t* actual_of = evaluations.actual;
@@ -168,7 +178,29 @@ void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
   if (feed.collect) {
     for (uint32_t r : evaluations.rows) feed.AddError(actual_of[r] != predicted_of[r]);
   }
+}
+
+// Adds what EvaluateLabelledRows summed over a group: counts to the bucket, sums to `sums`.
+void AddLabelledSums(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                     const LabelledRowSums& labelled, EvaluationSums& sums) {
+  sums.evaluated = true;
+  sums.log_loss.AddProduct(labelled.log_numerator, labelled.log_denominator, labelled.log_exponent);
+  for (size_t c = 0; c < labelled.brier.size(); ++c) sums.brier[c] += labelled.brier[c];
+  for (size_t b = 0; b < labelled.calibration_count.size(); ++b) {
+    if (labelled.calibration_count[b] == 0) continue;
+    const int bin = static_cast<int>(b);
+    w.Add(layout.calibration_count(bin), labelled.calibration_count[b]);
+    w.Add(layout.calibration_correct(bin), labelled.calibration_correct[b]);
+    sums.calibration_confidence[b] += labelled.calibration_confidence[b];
+  }
+}
+
+void EvaluateRows(const BucketLayout& layout, WindowedCounters::BucketWriter& w,
+                  const EvaluationRows& evaluations, const float* scores, int k,
+                  const RowSummary* summaries, EvaluationSums& sums, DriftFeed& feed) {
+  CountConfusion(layout, w, evaluations, feed);
   if (k == 0 || evaluations.rows.empty()) return;
+  const int32_t* actual_of = evaluations.actual;
   sums.evaluated = true;
 
   // Log loss as scikit-learn computes it: clip every score of the row to [eps, 1 - eps],
@@ -770,7 +802,6 @@ void Registry::IngestPredictions(Group& g) {
   const bool classes_valid = class_of.ResolvePredictions(v.predicted, predicted) &
                              class_of.ResolveLabels(v.inline_labels, n, actual);
   const bool scored = !v.scores.empty() && g.num_classes > 0;
-  const bool scores_valid = !scored || ScoresValid(v.scores);
   const bool features_valid =
       std::all_of(v.features.begin(), v.features.end(),
                   [](const FeatureColumnView& f) { return AllFinite(f.values); });
@@ -781,8 +812,27 @@ void Registry::IngestPredictions(Group& g) {
   if (scored) {
     if (!g.DictionaryIsIdentity()) model_scores = g.ReorderScores(k, reordered);
     summaries.resize(n);
-    SummarizeRows(model_scores, n, k, summaries.data());
   }
+
+  // The usual group, clean, scored and labelled inline throughout, is evaluated in one pass over
+  // its scores that also checks them; scores that fail the check send the group down the general
+  // path below, which finds the events to reject.
+  const bool all_labelled =
+      !v.inline_labels.empty() && std::all_of(v.inline_labels.begin(), v.inline_labels.end(),
+                                              [](int32_t label) { return label >= 0; });
+  thread_local LabelledRowSums labelled_sums;
+  bool evaluated_in_one_pass = false;
+  if (scored && classes_valid && features_valid && all_labelled && n > 0) {
+    labelled_sums.Reset(k, layout.calibration_bins());
+    const bool valid =
+        EvaluateLabelledRows(model_scores, n, k, actual.data(), layout.calibration_bins(),
+                             summaries.data(), labelled_sums);
+    // A reordered copy lacks the dictionary's columns that the model does not have: the check
+    // is of the scores as sent.
+    evaluated_in_one_pass = model_scores == v.scores.data() ? valid : ScoresValid(v.scores);
+  }
+  const bool scores_valid = evaluated_in_one_pass || !scored || ScoresValid(v.scores);
+  if (scored && !evaluated_in_one_pass) SummarizeRows(model_scores, n, k, summaries.data());
 
   // The accepted predictions: all of a clean group, else those that pass the per-event checks.
   thread_local std::vector<uint32_t> accepted_rows;
@@ -830,7 +880,8 @@ void Registry::IngestPredictions(Group& g) {
   feed.predictions += accepted.size();
   if (scored) {
     w.Add(layout.scored(), accepted.size());
-    sums.confidence += SumOfTops(summaries.data(), accepted);
+    sums.confidence +=
+        evaluated_in_one_pass ? labelled_sums.confidence : SumOfTops(summaries.data(), accepted);
     if (feed.collect) {
       for (uint32_t i : accepted) feed.confidences.push_back(summaries[i].top);
     }
@@ -844,8 +895,7 @@ void Registry::IngestPredictions(Group& g) {
   std::span<const uint32_t> waiting;
   if (v.inline_labels.empty()) {
     waiting = accepted;
-  } else if (std::all_of(v.inline_labels.begin(), v.inline_labels.end(),
-                         [](int32_t label) { return label >= 0; })) {
+  } else if (all_labelled) {
     labelled = accepted;
   } else {
     labelled_rows.clear();
@@ -855,9 +905,15 @@ void Registry::IngestPredictions(Group& g) {
     waiting = waiting_rows;
   }
 
-  EvaluateRows(layout, w, {labelled, actual.data(), predicted.data()}, model_scores, k,
-               summaries.data(), sums, feed);
-  if (scored && !labelled.empty()) {
+  if (evaluated_in_one_pass) {
+    CountConfusion(layout, w, {labelled, actual.data(), predicted.data()}, feed);
+    AddLabelledSums(layout, w, labelled_sums, sums);
+    w.Add(layout.evaluated_scored(), labelled.size());
+  } else {
+    EvaluateRows(layout, w, {labelled, actual.data(), predicted.data()}, model_scores, k,
+                 summaries.data(), sums, feed);
+  }
+  if (scored && !labelled.empty() && !evaluated_in_one_pass) {
     // The label-free part of the Brier sums.
     w.Add(layout.evaluated_scored(), labelled.size());
     AddSquares(model_scores, k, labelled, sums.brier.data());

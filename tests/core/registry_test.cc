@@ -436,6 +436,31 @@ TEST_F(RegistryTest, LogLossAndBrierSumsEqualSklearn) {
   ExpectSklearnSums(Find(registry, "iris")->layout(), CountsOf(registry, "iris", "default"));
 }
 
+TEST_F(RegistryTest, InvalidScoreInALabelledGroupLeavesTheOtherEventsSums) {
+  // The six events above with two invalid rows between them, all labelled inline: the group's
+  // one-pass evaluation finds the bad scores and the general path rejects just those two, so the
+  // sums are sklearn's on the six.
+  Registry registry({ThreeClassSpec()}, Closed());
+  Events e;
+  e.model = "iris";
+  for (int i = 0; i < 8; ++i) {
+    e.predicted.push_back(static_cast<uint32_t>(i % 3));
+    if (i == 2 || i == 5) {
+      e.inline_labels.push_back(0);
+      e.scores.insert(e.scores.end(), {0.5f, i == 2 ? std::nanf("") : 1.5f, 0.1f});
+      continue;
+    }
+    const int event = i < 2 ? i : (i < 5 ? i - 1 : i - 2);
+    e.inline_labels.push_back(static_cast<int32_t>(kActual[event]));
+    e.scores.insert(e.scores.end(), kScores[event], kScores[event] + 3);
+  }
+  IngestTally tally = Ingest(registry, e);
+  EXPECT_EQ(tally.accepted_predictions, 6u);
+  EXPECT_EQ(Rejected(tally, RejectReason::kInvalidScore), 2u);
+  EXPECT_EQ(tally.rejected[static_cast<int>(RejectReason::kInvalidScore)].first_event, 2);
+  ExpectSklearnSums(Find(registry, "iris")->layout(), CountsOf(registry, "iris", "default"));
+}
+
 TEST_F(RegistryTest, DictionaryOrderIsMappedToModelOrder) {
   // The same events as above, sent with the dictionary {c, a, b}: columns and labels permuted.
   Registry registry({ThreeClassSpec()}, Closed());
