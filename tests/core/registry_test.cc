@@ -481,6 +481,28 @@ TEST_F(RegistryTest, DictionaryOrderIsMappedToModelOrder) {
   EXPECT_EQ(c.count(layout.confusion(2, 1)), 1u);  // event 1: actual c, predicted b
 }
 
+TEST_F(RegistryTest, InvalidScoreOfAClassTheModelLacksRejectsItsEvent) {
+  // The dictionary {c, a, b, z} names a class the model does not have: its column is dropped from
+  // the model-order rows the group is evaluated on, yet a NaN there still rejects the event.
+  Registry registry({ThreeClassSpec()}, Closed());
+  Events e;
+  e.model = "iris";
+  e.class_names = {"c", "a", "b", "z"};
+  const uint32_t to_dict[3] = {1, 2, 0};
+  for (int i = 0; i < 7; ++i) {
+    const int event = i < 3 ? i : i - 1;  // event 3 is the bad one
+    e.predicted.push_back(to_dict[event % 3]);
+    e.inline_labels.push_back(static_cast<int32_t>(to_dict[kActual[event]]));
+    const float* p = kScores[event];
+    e.scores.insert(e.scores.end(), {p[2], p[0], p[1], i == 3 ? std::nanf("") : 0.0f});
+  }
+  IngestTally tally = Ingest(registry, e);
+  EXPECT_EQ(tally.accepted_predictions, 6u);
+  EXPECT_EQ(Rejected(tally, RejectReason::kInvalidScore), 1u);
+  EXPECT_EQ(tally.rejected[static_cast<int>(RejectReason::kInvalidScore)].first_event, 3);
+  ExpectSklearnSums(Find(registry, "iris")->layout(), CountsOf(registry, "iris", "default"));
+}
+
 TEST_F(RegistryTest, LabelAfterPredictionJoinsAndEvaluates) {
   Registry registry({ThreeClassSpec()}, Closed());
   Events p;
