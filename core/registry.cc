@@ -881,7 +881,7 @@ void Registry::IngestPredictions(Group& g) {
   if (scored) {
     w.Add(layout.scored(), accepted.size());
     sums.confidence +=
-        evaluated_in_one_pass ? labelled_sums.confidence : SumOfTops(summaries.data(), accepted);
+        evaluated_in_one_pass ? labelled_sums.Confidence() : SumOfTops(summaries.data(), accepted);
     if (feed.collect) {
       for (uint32_t i : accepted) feed.confidences.push_back(summaries[i].top);
     }

@@ -159,9 +159,10 @@ constexpr double kProductLow = 0x1p-900;
 constexpr double kProductHigh = 0x1p900;
 
 // What every EvaluateLabelledRows kernel does with a row once it has the row's summary: the true
-// class's Brier and log loss terms, the calibration bin and the top score. The running products
-// and sums are locals of the kernel (this object is never addressed outside it), so they stay in
-// registers for the whole pass.
+// class's Brier and log loss terms and the calibration bin of its top score (the bins' sums also
+// give the sum of the top scores, so no running sum keeps it). The running products are locals of
+// the kernel (this object is never addressed outside it), so they stay in registers for the whole
+// pass.
 struct LabelledRowTail {
   explicit LabelledRowTail(LabelledRowSums& sums, int bins)
       : brier(sums.brier.data()),
@@ -171,20 +172,18 @@ struct LabelledRowTail {
         bins(bins),
         numerator(sums.log_numerator),
         denominator(sums.log_denominator),
-        exponent(sums.log_exponent),
-        confidence(sums.confidence) {}
+        exponent(sums.log_exponent) {}
 
   void Add(const RowSummary& row, float p_actual, int32_t actual) {
     brier[actual] += 1.0 - 2.0 * static_cast<double>(p_actual);
     numerator *= Clip(p_actual);
     denominator *= row.clipped_sum;
-    if (numerator < kProductLow) [[unlikely]] {
+    // One branch for both products; it is taken once in hundreds of rows.
+    if ((numerator < kProductLow) | (denominator < kProductLow) | (denominator > kProductHigh))
+        [[unlikely]] {
       int e = 0;
       numerator = std::frexp(numerator, &e);
       exponent += e;
-    }
-    if (denominator < kProductLow || denominator > kProductHigh) [[unlikely]] {
-      int e = 0;
       denominator = std::frexp(denominator, &e);
       exponent -= e;
     }
@@ -192,14 +191,12 @@ struct LabelledRowTail {
     ++count[bin];
     correct[bin] += row.top_class == actual ? 1 : 0;
     calibration_confidence[bin] += row.top;
-    confidence += row.top;
   }
 
   void Finish(LabelledRowSums& sums) const {
     sums.log_numerator = numerator;
     sums.log_denominator = denominator;
     sums.log_exponent = exponent;
-    sums.confidence = confidence;
   }
 
   double* brier;
@@ -210,7 +207,6 @@ struct LabelledRowTail {
   double numerator;
   double denominator;
   int64_t exponent;
-  double confidence;
 };
 
 // Rows one class at a time: any class count, and every row where there are no vector kernels.
@@ -230,8 +226,9 @@ inline bool EvaluateLabelledRowsByClass(const float* scores, size_t rows, int k,
     }
     int top_class = k - 1;
     for (int c = k - 1; c >= 0; --c) top_class = p[c] == top ? c : top_class;
-    out[r] = RowSummary{top, top_class, sum};
-    tail.Add(out[r], p[actual[r]], actual[r]);
+    const RowSummary row{top, top_class, sum};
+    out[r] = row;
+    tail.Add(row, p[actual[r]], actual[r]);
   }
   return valid;
 }
@@ -390,8 +387,9 @@ inline bool EvaluateLabelledKernel(const float* scores, size_t rows, int k, cons
       sum = S::Add(sum, S::And(S::Clip(lo), keep_lo));
     }
 
-    out[r] = RowSummary{top, top_class, S::SumLanes(sum)};
-    tail.Add(out[r], p[actual[r]], actual[r]);
+    const RowSummary row{top, top_class, S::SumLanes(sum)};
+    out[r] = row;
+    tail.Add(row, p[actual[r]], actual[r]);
   }
 
   for (int j = 0; j < NR; ++j) {
@@ -549,10 +547,15 @@ void LabelledRowSums::Reset(int k, int bins) {
   calibration_count.assign(static_cast<size_t>(bins), 0);
   calibration_correct.assign(static_cast<size_t>(bins), 0);
   calibration_confidence.assign(static_cast<size_t>(bins), 0.0);
-  confidence = 0;
   log_numerator = 1;
   log_denominator = 1;
   log_exponent = 0;
+}
+
+double LabelledRowSums::Confidence() const {
+  double sum = 0;
+  for (double c : calibration_confidence) sum += c;
+  return sum;
 }
 
 double LabelledRowSums::NegLogSum() const {

@@ -47,8 +47,8 @@ struct LabelledRowSums {
   std::vector<uint64_t> calibration_count;
   std::vector<uint64_t> calibration_correct;
   std::vector<double> calibration_confidence;
-  // The sum of the rows' top scores.
-  double confidence = 0;
+  // The sum of the rows' top scores (of calibration_confidence).
+  double Confidence() const;
   // The log loss sum, -sum log(clip(p_actual) / clipped_sum), kept as the two products
   // log_numerator / log_denominator * 2^log_exponent so that no row costs a logarithm or a
   // division; NegLogSum() takes the logarithm.

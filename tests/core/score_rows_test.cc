@@ -180,7 +180,7 @@ TEST_P(ScoreRowsTest, LabelledRowsAddTheirDefinitions) {
     for (int b = 0; b < bins; ++b) {
       EXPECT_NEAR(sums.calibration_confidence[b], e.confidence[b], 1e-12) << "k=" << k;
     }
-    EXPECT_NEAR(sums.confidence, e.total_confidence, 1e-12) << "k=" << k;
+    EXPECT_NEAR(sums.Confidence(), e.total_confidence, 1e-12) << "k=" << k;
     for (size_t r = 0; r < rows; ++r) {
       const float* p = scores.data() + r * static_cast<size_t>(k);
       const float* top = std::max_element(p, p + k);
