@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "daemon/logging.h"
+#include "grpc/grpc.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 
@@ -71,6 +72,9 @@ absl::Status Daemon::StartGrpc() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  // gRPC sets SO_REUSEPORT by default, so a second daemon on a busy port would start and take
+  // half the model servers' connections; a port in use must stop startup instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service_);
   builder.SetMaxReceiveMessageSize(GrpcReceiveLimit(options_.max_batch_bytes));
   // Each sync-server thread may run a handler, and each handler is a counter writer: capping the

@@ -422,6 +422,29 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn("critical", out.stderr)
         self.assertIn("bad.yaml:3", out.stderr)
 
+    def _start_on(self, grpc_listen, http_listen):
+        try:
+            return subprocess.run([binary(), f"--grpc_listen={grpc_listen}",
+                                   f"--http_listen={http_listen}"],
+                                  capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired as e:
+            self.fail(f"a second modelwatchd started on {grpc_listen} / {http_listen}:\n"
+                      f"{e.stderr}")
+
+    def test_grpc_port_in_use_stops_startup(self):
+        # gRPC would share the port with SO_REUSEPORT and split the model servers' streams
+        # between two daemons without a word; modelwatchd refuses instead.
+        with Daemon() as first:
+            out = self._start_on(first.grpc_target, "127.0.0.1:0")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(f"cannot serve gRPC on {first.grpc_target}", out.stderr)
+
+    def test_http_port_in_use_stops_startup(self):
+        with Daemon() as first:
+            out = self._start_on("127.0.0.1:0", first.http_address)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(first.http_address, out.stderr)
+
     def test_config_server_addresses_apply_without_flags(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "c.yaml")
