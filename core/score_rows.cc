@@ -178,7 +178,7 @@ struct LabelledRowTail {
     brier[actual] += 1.0 - 2.0 * static_cast<double>(p_actual);
     numerator *= Clip(p_actual);
     denominator *= row.clipped_sum;
-    // One branch for both products; it is taken once in hundreds of rows.
+    // One branch for both products, rarely taken: a row multiplies either by at least 2^-52.
     if ((numerator < kProductLow) | (denominator < kProductLow) | (denominator > kProductHigh))
         [[unlikely]] {
       int e = 0;

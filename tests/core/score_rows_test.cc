@@ -211,6 +211,26 @@ TEST_P(ScoreRowsTest, LabelledRowsLogLossSurvivesManyTinyTerms) {
   EXPECT_NEAR(sums.NegLogSum(), expected, 1e-9 * expected);
 }
 
+TEST_P(ScoreRowsTest, LabelledRowsLogLossSurvivesRowSumsFarFromOne) {
+  // The other product, of the rows' clipped sums: rows of ten 0.9s (sum 9) overflow it, rows of
+  // zeros (sum 10 eps, each true-class score clipped to eps) underflow it together with the
+  // product of the true-class scores.
+  const int k = 10;
+  const size_t rows = 5000;
+  for (const float value : {0.9f, 0.0f}) {
+    std::vector<float> scores(rows * k, value);
+    std::vector<int32_t> actual(rows);
+    for (size_t r = 0; r < rows; ++r) actual[r] = static_cast<int32_t>(r % k);
+    LabelledRowSums sums;
+    sums.Reset(k, 10);
+    std::vector<RowSummary> out(rows);
+    ASSERT_TRUE(GetParam().labelled(scores.data(), rows, k, actual.data(), 10, out.data(), sums));
+    const double p = std::clamp<double>(value, kEps, 1 - kEps);
+    const double expected = -static_cast<double>(rows) * std::log(p / (k * p));
+    EXPECT_NEAR(sums.NegLogSum(), expected, 1e-9 * expected) << "value " << value;
+  }
+}
+
 TEST_P(ScoreRowsTest, LabelledRowsReportAnyScoreOutsideTheUnitInterval) {
   const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
                               std::numeric_limits<float>::infinity(), -0.25f, 1.0001f};
